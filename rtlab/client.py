@@ -1,0 +1,170 @@
+"""What every rtlab client shares: it runs on the client loop, keeps a cursor, records each event.
+
+A transport module subclasses :class:`Client` and writes one coroutine, :meth:`Client.run`,
+that talks its protocol and calls :meth:`Client.received` for each event. The base class:
+
+* starts and stops that coroutine on the shared client loop (:func:`rtlab.lab.client_loop`);
+* keeps ``last_seq``, the cursor a client resumes from after a reconnect, and skips
+  duplicates (so a resumed stream delivers each event exactly once);
+* records every event's latency in a :class:`~rtlab.measure.Recorder`;
+* calls ``on_event(event)`` — for example a widget update — on the client loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import aiohttp
+
+from . import lab
+from .hub import Event
+from .measure import Recorder
+
+_counter = 0
+
+
+def _next_name(transport: str) -> str:
+    global _counter
+    _counter += 1
+    return f"{transport}-{_counter}"
+
+
+class Client:
+    """Base class of the four clients."""
+
+    transport: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        on_event: Callable[[Event], Any] | None = None,
+        since: int = 0,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.url = url
+        self.name = name or _next_name(self.transport)
+        self.on_event = on_event
+        self.last_seq = since  # the cursor: the last seq this client has seen
+        self.recorder = recorder or Recorder(self.name, self.transport)
+        self._task: asyncio.Task[None] | None = None
+        self._loop_thread: lab.LoopThread | None = None
+        self._progress: asyncio.Event | None = None
+
+    # -- what a subclass writes ---------------------------------------------------------
+    async def run(self) -> None:
+        """Talk the protocol until cancelled, calling :meth:`received` for each event."""
+        raise NotImplementedError
+
+    def received(self, event: Event, recv_ns: int | None = None) -> bool:
+        """Record one event (on the client loop). ``False`` if it was a duplicate."""
+        recv_ns = time.monotonic_ns() if recv_ns is None else recv_ns
+        if event.seq <= self.last_seq:
+            self.recorder.duplicates += 1
+            return False
+        if event.seq > self.last_seq + 1 and self.counts_jumps_as_missed:
+            self.recorder.missed += event.seq - self.last_seq - 1
+        self.last_seq = event.seq
+        self.recorder.record(event.seq, event.sent_ns, recv_ns)
+        if self._progress is not None:
+            self._progress.set()
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception as exc:  # noqa: BLE001 - a broken callback must not stop the client
+                self.recorder.error(f"on_event raised {exc!r}")
+        return True
+
+    # Push clients get every seq; a jump means events were lost. Short polling shows
+    # state, so skipping intermediate seqs is expected there and it sets this False.
+    counts_jumps_as_missed: ClassVar[bool] = True
+
+    def url_with(self, **params: Any) -> str:
+        """``self.url`` with query parameters added (and this client's name, for byte counts)."""
+        from yarl import URL
+
+        return str(URL(self.url).update_query(client=self.name, **params))
+
+    def connection_counter(self) -> aiohttp.TraceConfig:
+        """An aiohttp trace hook that counts each TCP connection this client opens."""
+        trace = aiohttp.TraceConfig()
+
+        async def on_create(*_: Any) -> None:
+            self.recorder.connections += 1
+
+        trace.on_connection_create_end.append(on_create)
+        return trace
+
+    @staticmethod
+    def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
+        """Exponential backoff with jitter: how long to wait before reconnect number ``attempt``."""
+        return random.uniform(0.5, 1.0) * min(cap, base * 2 ** attempt)
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> Client:
+        """Start the client on the client loop. Returns at once."""
+        if self.running:
+            return self
+        self._loop_thread = lab.client_loop()
+        self._task = self._loop_thread.run(self._spawn())
+        return self
+
+    async def _spawn(self) -> asyncio.Task[None]:
+        self._progress = asyncio.Event()
+        return asyncio.get_running_loop().create_task(self._main(), name=self.name)
+
+    async def _main(self) -> None:
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep the message for the learner
+            self.recorder.error(f"{type(exc).__name__}: {exc}")
+            self.failure = exc
+
+    failure: Exception | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def stop(self) -> None:
+        """Stop the client and close its connection."""
+        task, self._task = self._task, None
+        if task is not None and self._loop_thread is not None and self._loop_thread.alive:
+            self._loop_thread.run(self._cancel(task), timeout=10)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    def wait_for(self, seq: int, timeout: float = 10) -> bool:
+        """Block until this client has seen ``seq`` (or ``timeout`` seconds passed)."""
+        deadline = time.monotonic() + timeout
+        while self.last_seq < seq and time.monotonic() < deadline:
+            if self.failure is not None:
+                raise RuntimeError(f"{self.name} failed: {self.failure}") from self.failure
+            time.sleep(0.002)
+        return self.last_seq >= seq
+
+    async def wait_for_async(self, seq: int, timeout: float = 10) -> bool:
+        """``await`` version of :meth:`wait_for`, for a notebook cell."""
+        deadline = time.monotonic() + timeout
+        while self.last_seq < seq and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        return self.last_seq >= seq
+
+    def __enter__(self) -> Client:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} last_seq={self.last_seq} {self.url}>"

@@ -1,0 +1,288 @@
+"""WebSocket (RFC 6455): one HTTP request upgrades to a full-duplex stream of small frames.
+
+The client sends an ordinary ``GET`` with ``Upgrade: websocket`` and a random
+``Sec-WebSocket-Key``; the server answers ``101 Switching Protocols`` with
+``Sec-WebSocket-Accept = base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))``
+(:func:`accept_key`). From then on both sides send *frames* whenever they like: a 2–10 byte
+header server → client, 6–14 bytes client → server (clients must mask their frames).
+That is why WebSocket has the lowest overhead per event and the only built-in return
+channel — the article's live quiz needs both directions.
+
+Why aiohttp and not the ``websockets`` library for the server? All four rtlab servers
+are then one HTTP stack on one kind of port, with one byte counter, so a comparison
+measures the protocols rather than two libraries. The tests check this server with the
+``websockets`` library's client, so it is not only checked against itself.
+
+Messages are JSON text frames:
+
+* server → client, each event: ``{"seq": 7, "type": "question", "data": {...}, "sent_ns": ...}``
+* client → server: ``{"type": "...", "data": ...}``; ``{"type": "echo"}`` is answered at
+  once (a round trip to time), anything else goes to the server's ``on_message`` hook,
+  whose return value (if any) is sent back to that client.
+
+What the server refuses, and how (close codes from RFC 6455 §7.4.1):
+
+* an ``Origin`` not in ``origins`` → ``403`` before the upgrade (cross-site WebSocket
+  hijacking: a page on another site must not ride on the learner's cookies; RFC 6455 §10.2);
+* a message over ``max_message_bytes`` → close ``1009`` (too big), other clients unaffected;
+* a text frame that is not UTF-8 → close ``1007``; a binary frame → close ``1003``;
+* text that is not a JSON object → an ``{"type": "error"}`` message, and the connection stays;
+* a client too slow to keep up with its queue → close ``1013`` (try again later): it
+  reconnects with ``?since=<last seq>`` and loses nothing;
+* the server stopping → close ``1001`` (going away).
+
+Compression (permessage-deflate) is off by default: on small messages it costs latency
+and saves almost nothing; ``compress=True`` turns it on to measure that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .client import Client as BaseClient
+from .hub import Event, Gap, SubscriberOverflow
+from .server import Server as BaseServer
+from .short_polling import parse_since
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455 §1.3
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+DEFAULT_HEARTBEAT_S = 10.0
+CLOSE_TOO_SLOW = WSCloseCode.TRY_AGAIN_LATER  # 1013
+
+
+def accept_key(sec_websocket_key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` a server must answer to a client's ``Sec-WebSocket-Key``."""
+    digest = hashlib.sha1((sec_websocket_key + WS_GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def frame_header_bytes(payload_len: int, *, masked: bool) -> int:
+    """How many bytes RFC 6455 framing adds to a payload of ``payload_len`` bytes."""
+    length_bytes = 0 if payload_len <= 125 else 2 if payload_len <= 0xFFFF else 8
+    return 2 + length_bytes + (4 if masked else 0)
+
+
+class WebSocketServer(BaseServer):
+    """Pushes each hub event as a JSON text frame; takes JSON messages from clients."""
+
+    transport = "websocket"
+    path = "/ws"
+
+    def __init__(
+        self,
+        *,
+        compress: bool = False,
+        heartbeat: float | None = DEFAULT_HEARTBEAT_S,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        origins: Iterable[str] | None = None,
+        on_message: Callable[[str, dict[str, Any]], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.compress = compress
+        self.heartbeat = heartbeat
+        self.max_message_bytes = max_message_bytes
+        self.origins = set(origins) if origins is not None else None
+        self.on_message = on_message
+        self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by client name
+        self.messages_received = 0
+
+    def setup_routes(self, app: web.Application) -> None:
+        app.router.add_get(self.path, self.handle_ws)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """No Origin (not a browser) is fine; a browser's Origin must be this server or listed."""
+        if origin is None:
+            return True
+        own = {f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost", "[::1]")}
+        return origin in own or (self.origins is not None and origin in self.origins)
+
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if not self.origin_allowed(origin):
+            raise web.HTTPForbidden(
+                text=f"Origin {origin!r} is not allowed to open a WebSocket here; add it to the "
+                "server's origins= if this page is yours\n")
+        since = parse_since(request) or 0
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=self.compress,
+                                   max_msg_size=self.max_message_bytes)
+        await ws.prepare(request)
+        name = request.query.get("client", f"anonymous-{id(ws)}")[:64]
+        self.sockets[name] = ws
+        hub = self.hub
+        assert hub is not None
+        with hub.subscribe() as subscription:  # subscribe before replaying: nothing slips between
+            pusher = asyncio.create_task(self._push(ws, subscription, since))
+            try:
+                await self._read(ws, name)
+            finally:
+                pusher.cancel()
+                await asyncio.gather(pusher, return_exceptions=True)
+                if self.sockets.get(name) is ws:
+                    del self.sockets[name]
+                if not ws.closed:
+                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+        return ws
+
+    async def _push(self, ws: web.WebSocketResponse, subscription: Any, since: int) -> None:
+        hub = self.hub
+        assert hub is not None
+        last = since
+        try:
+            try:
+                backlog = hub.after(since)
+            except Gap as gap:
+                await ws.send_str(json.dumps({"type": "gap", "first_missing": gap.first_missing,
+                                              "last_missing": gap.last_missing}))
+                backlog = hub.after(hub.oldest_seq - 1)
+            for event in backlog:
+                await ws.send_str(event.to_json())
+                last = event.seq
+            async for event in subscription:  # ends when the hub closes: the server is stopping
+                if event.seq > last:
+                    await ws.send_str(event.to_json())
+                    last = event.seq
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+        except SubscriberOverflow as exc:
+            await ws.close(code=CLOSE_TOO_SLOW, message=str(exc)[:120].encode())
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass
+
+    async def _read(self, ws: web.WebSocketResponse, name: str) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA,
+                               message=b"binary frames are not accepted: send JSON text")
+                return
+            if msg.type != WSMsgType.TEXT:
+                continue  # errors close the socket themselves (1009 too big, 1007 bad UTF-8)
+            self.messages_received += 1
+            try:
+                message = json.loads(msg.data)
+                if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                    raise ValueError("expected a JSON object with a string 'type'")
+            except ValueError as exc:
+                await ws.send_str(json.dumps({"type": "error", "error": (
+                    f"messages must be JSON objects like {{\"type\": \"answer\", \"data\": 1}}: {exc}"
+                )[:300]}))
+                continue
+            if message["type"] == "echo":
+                message["server_ns"] = time.monotonic_ns()
+                await ws.send_str(json.dumps(message))
+            elif self.on_message is not None:
+                try:
+                    reply = self.on_message(name, message)
+                    if asyncio.iscoroutine(reply):
+                        reply = await reply
+                except Exception as exc:  # noqa: BLE001 - one bad handler call must not kill the socket
+                    reply = {"type": "error", "error": f"server could not handle it: {exc!r}"[:300]}
+                if reply is not None:
+                    await ws.send_str(json.dumps(reply))
+
+
+class WebSocketClient(BaseClient):
+    """Receives events, can send messages; reconnects with backoff and resumes from ``last_seq``."""
+
+    transport = "websocket"
+
+    def __init__(self, url: str, *, compress: bool = False, heartbeat: float | None = None,
+                 on_message: Callable[[dict[str, Any]], Any] | None = None,
+                 origin: str | None = None, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.compress = compress
+        self.heartbeat = heartbeat
+        self.on_message = on_message  # for messages that are not events (echo, results, errors)
+        self.origin = origin
+        self.close_code: int | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected: asyncio.Event | None = None
+        self._echoes: dict[int, asyncio.Future[int]] = {}
+
+    async def run(self) -> None:
+        self._connected = asyncio.Event()
+        attempt = 0
+        headers = {"Origin": self.origin} if self.origin else {}
+        async with aiohttp.ClientSession(trace_configs=[self.connection_counter()]) as session:
+            while True:
+                self.recorder.requests += 1  # the upgrade handshake is one HTTP request
+                try:
+                    async with session.ws_connect(
+                        self.url_with(since=self.last_seq), compress=15 if self.compress else 0,
+                        heartbeat=self.heartbeat, headers=headers, max_msg_size=0,
+                    ) as ws:
+                        self._ws = ws
+                        self._connected.set()
+                        attempt = 0
+                        await self._read(ws)
+                        self.close_code = ws.close_code
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status in (400, 403, 404):
+                        raise RuntimeError(f"the server refused the WebSocket: HTTP {exc.status}") from exc
+                    self.recorder.error(f"handshake failed: {exc!r}")
+                except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+                    self.recorder.error(f"connection lost: {exc!r}")
+                finally:
+                    self._ws = None
+                    self._connected.clear()
+                if self.close_code in (WSCloseCode.OK, WSCloseCode.MESSAGE_TOO_BIG,
+                                       WSCloseCode.UNSUPPORTED_DATA, WSCloseCode.INVALID_TEXT):
+                    return  # a deliberate close: reconnecting would only repeat it
+                self.recorder.reconnects += 1
+                await asyncio.sleep(self.backoff(attempt))
+                attempt += 1
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            recv_ns = time.monotonic_ns()
+            message = json.loads(msg.data)
+            if "seq" in message and "sent_ns" in message:
+                self.received(Event.from_dict(message), recv_ns)
+            elif message.get("type") == "gap":
+                self.recorder.missed += message["last_missing"] - message["first_missing"] + 1
+                self.last_seq = max(self.last_seq, message["last_missing"])
+            elif message.get("type") == "echo" and message.get("id") in self._echoes:
+                self._echoes.pop(message["id"]).set_result(recv_ns)
+            elif self.on_message is not None:
+                self.on_message(message)
+
+    # -- the other direction ----------------------------------------------------------------
+    async def send_async(self, message: dict[str, Any], timeout: float = 5) -> None:
+        """Send one JSON message to the server (on the client loop), waiting for a connection."""
+        assert self._connected is not None
+        await asyncio.wait_for(self._connected.wait(), timeout)
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(message))
+
+    def send(self, message: dict[str, Any], timeout: float = 5) -> None:
+        """Send one JSON message to the server, from any thread (a button callback, say)."""
+        assert self._loop_thread is not None, "start() the client first"
+        self._loop_thread.run(self.send_async(message, timeout), timeout + 1)
+
+    async def _round_trip(self) -> float:
+        msg_id = time.monotonic_ns()
+        future = asyncio.get_running_loop().create_future()
+        self._echoes[msg_id] = future
+        start = time.monotonic_ns()
+        await self.send_async({"type": "echo", "id": msg_id})
+        end = await asyncio.wait_for(future, 5)
+        return (end - start) / 1e6
+
+    def round_trip_ms(self) -> float:
+        """Time one echo message there and back, in milliseconds."""
+        assert self._loop_thread is not None, "start() the client first"
+        return self._loop_thread.run(self._round_trip(), 10)
+
+
+Server = WebSocketServer
+Client = WebSocketClient
