@@ -1,0 +1,237 @@
+"""Experiments: start a server, connect clients, publish a stream, return what it cost.
+
+``measure("sse", clients=5, events=100, rate=50)`` is one experiment;
+``compare()`` sends **one** event stream through all four techniques at once, to the
+same number of clients each, and returns one :class:`Result` per technique.
+
+Every call here blocks until the experiment is over. Each has an ``_async`` twin to
+``await`` in a notebook cell (``await measure_async(...)``); the work itself runs on
+rtlab's own loops either way (see :mod:`rtlab.lab`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from . import long_polling, short_polling, sse, websocket
+from .client import Client
+from .measure import Recorder, Summary, summarize
+from .scenarios import Feed
+from .server import Server, ServerStats
+
+TRANSPORTS: dict[str, ModuleType] = {
+    "short-polling": short_polling,
+    "long-polling": long_polling,
+    "sse": sse,
+    "websocket": websocket,
+}
+
+
+def transport_module(name: str) -> ModuleType:
+    """The module of a transport, by name (``"sse"``, ``"long_polling"``, ``"long-polling"``...)."""
+    key = name.strip().lower().replace("_", "-")
+    if key not in TRANSPORTS:
+        raise ValueError(f"unknown transport {name!r}: choose one of {', '.join(TRANSPORTS)}")
+    return TRANSPORTS[key]
+
+
+def serve(transport: str, **options: Any) -> Server:
+    """Start a server for ``transport`` on 127.0.0.1 (a port the OS picks) and return it.
+
+    Calling it again with the same transport (a re-run cell) replaces the running server.
+    """
+    return transport_module(transport).Server(**options).start()
+
+
+def connect(transport: str, url: str, **options: Any) -> Client:
+    """Start a client for ``transport`` pointed at ``url`` and return it."""
+    return transport_module(transport).Client(url, **options).start()
+
+
+@dataclass
+class Result:
+    """What one technique did in one experiment: per-client records and the server's counters."""
+
+    transport: str
+    events: int  # events published
+    recorders: list[Recorder]
+    server: ServerStats
+    duration_s: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clients(self) -> int:
+        return len(self.recorders)
+
+    def latencies_ms(self) -> list[float]:
+        return [x for r in self.recorders for x in r.latencies_ms()]
+
+    def summary(self) -> Summary:
+        return summarize(self.latencies_ms())
+
+    def _per_event(self, total: float) -> float:
+        deliveries = self.events * self.clients
+        return total / deliveries if deliveries else math.nan
+
+    @property
+    def delivered(self) -> int:
+        return sum(r.count for r in self.recorders)
+
+    @property
+    def requests_per_event(self) -> float:
+        return self._per_event(sum(r.requests for r in self.recorders))
+
+    @property
+    def empty_responses(self) -> int:
+        return sum(r.empty for r in self.recorders)
+
+    @property
+    def bytes_per_event(self) -> float:
+        """Bytes both ways on the wire (headers and framing included) per event per client."""
+        return self._per_event(self.server.bytes_in + self.server.bytes_out)
+
+    @property
+    def bytes_in_per_event(self) -> float:
+        return self._per_event(self.server.bytes_in)
+
+    @property
+    def bytes_out_per_event(self) -> float:
+        return self._per_event(self.server.bytes_out)
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """Server CPU time per event per client, in microseconds."""
+        return self._per_event(self.server.cpu_s * 1e6)
+
+    def row(self) -> dict[str, Any]:
+        """One row of a comparison table."""
+        s = self.summary()
+        return {
+            "transport": self.transport, "clients": self.clients, "events": self.events,
+            "delivered": self.delivered, "p50_ms": s.p50, "p99_ms": s.p99, "mean_ms": s.mean,
+            "requests_per_event": self.requests_per_event, "bytes_per_event": self.bytes_per_event,
+            "cpu_us_per_event": self.cpu_us_per_event,
+            "connections": self.server.connections_total,
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<Result {self.transport}: {self.delivered}/{self.events * self.clients} delivered, "
+                f"p50 {s.p50:.3g} ms, p99 {s.p99:.3g} ms, {self.requests_per_event:.3g} req/event, "
+                f"{self.bytes_per_event:.0f} B/event>")
+
+
+def _client_options(transport: str, interval: float, extra: dict[str, Any]) -> dict[str, Any]:
+    options = dict(extra)
+    if transport == "short-polling":
+        options.setdefault("interval", interval)
+    return options
+
+
+def run_experiment(
+    transports: list[str],
+    *,
+    clients: int = 1,
+    events: int = 100,
+    rate: float = 50.0,
+    interval: float = 0.2,
+    scenario: str = "ticker",
+    seed: int = 0,
+    timeout: float | None = None,
+    server_options: dict[str, dict[str, Any]] | None = None,
+    client_options: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Result]:
+    """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once."""
+    names = [transport_module(t).Server.transport for t in transports]
+    server_options = server_options or {}
+    client_options = client_options or {}
+    servers = {n: serve(n, name=f"experiment-{n}", **server_options.get(n, {})) for n in names}
+    started: list[Client] = []
+    try:
+        for n in names:
+            opts = _client_options(n, interval, client_options.get(n, {}))
+            for i in range(clients):
+                started.append(connect(n, servers[n].url, name=f"{n}-{i}", **opts))
+        _wait_until_connected(servers, clients)
+        baseline = {n: servers[n].stats() for n in names}  # connection set-up is not an event's cost
+        t0 = time.monotonic()
+        feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed).start()
+        feed.wait()
+        deadline = time.monotonic() + (timeout or 5 + 3 * interval)
+        for client in started:
+            client.wait_for(feed.published, max(0.0, deadline - time.monotonic()))
+        duration = time.monotonic() - t0
+        results = {}
+        for n in names:
+            after = servers[n].stats()
+            base = baseline[n]
+            after.bytes_in -= base.bytes_in
+            after.bytes_out -= base.bytes_out
+            after.cpu_s -= base.cpu_s
+            after.requests -= base.requests
+            recs = [c.recorder for c in started if c.transport == n]
+            results[n] = Result(n, feed.published, recs, after, duration,
+                                {"rate": rate, "interval": interval, "clients": clients})
+        return results
+    finally:
+        for client in started:
+            client.stop()
+        for server in servers.values():
+            server.stop()
+
+
+def _wait_until_connected(servers: dict[str, Server], clients: int, timeout: float = 10) -> None:
+    """Push transports must be subscribed before the first event, or they start late."""
+    deadline = time.monotonic() + timeout
+    for name, server in servers.items():
+        if name not in ("sse", "websocket"):
+            continue
+        while time.monotonic() < deadline:
+            if server.call(_subscribers(server)) >= clients:
+                break
+            time.sleep(0.01)
+    time.sleep(0.05)  # pollers: let the first requests land
+
+
+async def _subscribers(server: Server) -> int:
+    return server.hub.subscriber_count if server.hub else 0
+
+
+def measure(transport: str, **options: Any) -> Result:
+    """One technique, one experiment. Options as :func:`run_experiment`."""
+    return run_experiment([transport], **options)[transport_module(transport).Server.transport]
+
+
+def compare(transports: list[str] | None = None, **options: Any) -> dict[str, Result]:
+    """All four techniques (or ``transports``) on one event stream, at the same time."""
+    return run_experiment(transports or list(TRANSPORTS), **options)
+
+
+async def measure_async(transport: str, **options: Any) -> Result:
+    """``await`` twin of :func:`measure`: the kernel stays responsive while it runs."""
+    return await asyncio.to_thread(measure, transport, **options)
+
+
+async def compare_async(transports: list[str] | None = None, **options: Any) -> dict[str, Result]:
+    """``await`` twin of :func:`compare`."""
+    return await asyncio.to_thread(compare, transports, **options)
+
+
+def table(results: dict[str, Result] | list[Result]) -> str:
+    """A plain-text comparison table: latency p50/p99, requests/event, bytes/event, CPU/event."""
+    rows = list(results.values()) if isinstance(results, dict) else list(results)
+    header = (f"{'transport':<14} {'delivered':>11} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'req/event':>10} {'bytes/event':>12} {'CPU µs/event':>13}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        s = r.summary()
+        lines.append(
+            f"{r.transport:<14} {r.delivered:>5}/{r.events * r.clients:<5} {s.p50:>8.3g} "
+            f"{s.p99:>8.3g} {r.requests_per_event:>10.3g} {r.bytes_per_event:>12.0f} "
+            f"{r.cpu_us_per_event:>13.0f}")
+    return "\n".join(lines)

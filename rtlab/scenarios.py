@@ -1,0 +1,184 @@
+"""The seeded event generators the notebooks use, and a :class:`Feed` that publishes one at a rate.
+
+Each scenario is an endless (or finite) iterator of ``(type, data)`` pairs, the same for
+the same ``seed`` — so a learner's numbers can be compared with a neighbour's:
+
+* :func:`football` — a match for the live scoreboard (short polling);
+* :func:`config_changes` — a configuration centre's key/value updates (long polling);
+* :func:`quiz_questions` — questions for the live quiz (WebSocket);
+* :func:`tokens` — an answer streamed token by token, as LLM chat pages do (SSE);
+* :func:`ticker` — stock prices (the showdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import lab
+
+Item = tuple[str, Any]
+
+
+def football(seed: int = 0, home: str = "Rovers", away: str = "United") -> Iterator[Item]:
+    """A 90-minute match, one event per simulated minute: mostly "minute", now and then a goal or card."""
+    rng = random.Random(seed)
+    score = {home: 0, away: 0}
+    yield "kickoff", {"minute": 0, "home": home, "away": away, "score": dict(score)}
+    for minute in range(1, 91):
+        roll = rng.random()
+        if roll < 0.035:
+            team = rng.choice([home, away])
+            score[team] += 1
+            yield "goal", {"minute": minute, "team": team, "score": dict(score)}
+        elif roll < 0.08:
+            yield "card", {"minute": minute, "team": rng.choice([home, away]),
+                           "colour": "red" if rng.random() < 0.1 else "yellow", "score": dict(score)}
+        else:
+            yield "minute", {"minute": minute, "score": dict(score)}
+    yield "full-time", {"minute": 90, "score": dict(score)}
+
+
+def config_changes(seed: int = 0, keys: Iterable[str] = ("timeout_ms", "feature.dark_mode",
+                                                         "max_connections")) -> Iterator[Item]:
+    """Endless updates to a few configuration keys, each with a version and an MD5 (as Nacos sends)."""
+    rng = random.Random(seed)
+    keys = list(keys)
+    for version in itertools.count(1):
+        key = rng.choice(keys)
+        value: Any = rng.choice([True, False]) if "feature" in key else rng.randrange(10, 5000, 10)
+        md5 = hashlib.md5(f"{key}={value}".encode()).hexdigest()
+        yield "config", {"key": key, "value": value, "version": version, "md5": md5}
+
+
+QUESTIONS = [
+    ("Which technique keeps one TCP connection open in both directions?",
+     ["Short polling", "Long polling", "SSE", "WebSocket"], 3),
+    ("What header does an EventSource send when it reconnects?",
+     ["If-None-Match", "Last-Event-ID", "Sec-WebSocket-Key", "Retry-After"], 1),
+    ("On average, how long does short polling every 2 s delay an event?",
+     ["0 s", "0.5 s", "1 s", "2 s"], 2),
+    ("What does a long-poll server do when nothing happens before the hold time ends?",
+     ["Closes the socket", "Answers 204 / empty", "Sends a ping frame", "Retries itself"], 1),
+    ("Which status code switches an HTTP connection to WebSocket?",
+     ["200", "101", "204", "304"], 1),
+]
+
+
+def quiz_questions(seed: int = 0) -> Iterator[Item]:
+    """The quiz's questions in a seeded order, each with an id and its choices."""
+    order = list(range(len(QUESTIONS)))
+    random.Random(seed).shuffle(order)
+    for number, index in enumerate(order, 1):
+        text, choices, answer = QUESTIONS[index]
+        yield "question", {"id": number, "text": text, "choices": choices, "answer": answer}
+
+
+ANSWER = (
+    "Server-Sent Events keep one HTTP response open and write each new piece of text into it.\n"
+    "That is why a chat model's answer appears word by word: every token is an event, and the "
+    "browser's EventSource hands it to the page the moment it arrives.\n"
+    "If the connection drops, the browser reconnects by itself and sends Last-Event-ID, so the "
+    "server can carry on from the right token."
+)
+
+
+def tokens(text: str = ANSWER, seed: int = 0) -> Iterator[Item]:
+    """``text`` split into word-and-space tokens, each an event ``{"index", "text"}``, then "done"."""
+    del seed  # the text is deterministic; kept for a uniform signature
+    parts = re.findall(r"\S+\s*|\s+", text)
+    for index, part in enumerate(parts):
+        yield "token", {"index": index, "text": part}
+    yield "done", {"tokens": len(parts)}
+
+
+def ticker(seed: int = 0, symbols: Iterable[str] = ("ACME", "GLOBX", "INITECH")) -> Iterator[Item]:
+    """Endless stock prices: a seeded random walk per symbol, rounded to cents."""
+    rng = random.Random(seed)
+    prices = {s: 100.0 for s in symbols}
+    names = list(prices)
+    while True:
+        symbol = rng.choice(names)
+        prices[symbol] = max(1.0, prices[symbol] * (1 + rng.gauss(0, 0.002)))
+        yield "price", {"symbol": symbol, "price": round(prices[symbol], 2)}
+
+
+SCENARIOS = {"football": football, "config": config_changes, "quiz": quiz_questions,
+             "tokens": tokens, "ticker": ticker}
+
+
+class Feed:
+    """Publishes a scenario's events to one or more servers, ``rate`` events per second.
+
+    All servers get each event with the same ``sent_ns``, so one stream can be compared
+    across transports. Runs on the client loop; :meth:`start` returns at once,
+    :meth:`wait` blocks until ``count`` events are out.
+    """
+
+    def __init__(self, servers: Any, scenario: Iterable[Item] | str = "ticker", *,
+                 rate: float = 20.0, count: int | None = None, seed: int = 0) -> None:
+        self.servers = list(servers) if isinstance(servers, list | tuple) else [servers]
+        if isinstance(scenario, str):
+            scenario = SCENARIOS[scenario](seed=seed)
+        self.items = iter(scenario)
+        if rate <= 0:
+            raise ValueError("rate must be > 0 events per second")
+        self.rate = rate
+        self.count = count
+        self.published = 0
+        self._task: asyncio.Task[None] | None = None
+        self._done = threading.Event()
+
+    async def _run(self) -> None:
+        try:
+            next_at = time.monotonic()
+            for type_, data in self.items:
+                if self.count is not None and self.published >= self.count:
+                    break
+                sent_ns = time.monotonic_ns()
+                for server in self.servers:
+                    server.publish(type_, data, sent_ns)
+                self.published += 1
+                next_at += 1 / self.rate  # a fixed grid: the rate holds even if a publish is slow
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        finally:
+            self._done.set()
+
+    async def _spawn(self) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._run(), name="rtlab-feed")
+
+    def start(self) -> Feed:
+        self._done.clear()
+        self._task = lab.client_loop().run(self._spawn())
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the feed has published ``count`` events (or the scenario ended)."""
+        return self._done.wait(timeout)
+
+    async def wait_async(self) -> None:
+        while not self._done.is_set():
+            await asyncio.sleep(0.01)
+
+    def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            lab.client_loop().call_soon(task.cancel)
+            self._done.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def __enter__(self) -> Feed:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
