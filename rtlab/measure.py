@@ -101,7 +101,7 @@ class Recorder:
 
     def latencies_ms(self) -> list[float]:
         """Each event's latency, publish to receipt, in milliseconds."""
-        return [(r - s) / 1e6 for s, r in zip(self.sent_ns, self.recv_ns)]
+        return [(r - s) / 1e6 for s, r in zip(self.sent_ns, self.recv_ns, strict=True)]
 
     def summary(self) -> Summary:
         return summarize(self.latencies_ms())
@@ -111,7 +111,7 @@ class Recorder:
         return [
             {"transport": self.transport, "client": self.name, "seq": q, "sent_ns": s,
              "recv_ns": r, "latency_ms": (r - s) / 1e6}
-            for q, s, r in zip(self.seqs, self.sent_ns, self.recv_ns)
+            for q, s, r in zip(self.seqs, self.sent_ns, self.recv_ns, strict=True)
         ]
 
     def counters(self) -> dict[str, int]:
