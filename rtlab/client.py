@@ -110,6 +110,7 @@ class Client:
         """Start the client on the client loop. Returns at once."""
         if self.running:
             return self
+        lab.register_client(self.name, self)
         self._loop_thread = lab.client_loop()
         self._task = self._loop_thread.run(self._spawn())
         return self
@@ -138,6 +139,7 @@ class Client:
         task, self._task = self._task, None
         if task is not None and self._loop_thread is not None and self._loop_thread.alive:
             self._loop_thread.run(self._cancel(task), timeout=10)
+        lab.unregister_client(self.name, self)
 
     @staticmethod
     async def _cancel(task: asyncio.Task[None]) -> None:

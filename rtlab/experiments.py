@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -48,9 +49,21 @@ def serve(transport: str, **options: Any) -> Server:
     return transport_module(transport).Server(**options).start()
 
 
+_clients: dict[str, Client] = {}  # name -> client, so a re-run cell replaces its client
+
+
 def connect(transport: str, url: str, **options: Any) -> Client:
-    """Start a client for ``transport`` pointed at ``url`` and return it."""
-    return transport_module(transport).Client(url, **options).start()
+    """Start a client for ``transport`` pointed at ``url`` and return it.
+
+    Calling it again with the same ``name=`` (a re-run cell) stops the old client first.
+    """
+    client = transport_module(transport).Client(url, **options)
+    if options.get("name"):  # only named clients: unnamed ones are never replaced, so not kept
+        old = _clients.pop(client.name, None)
+        if old is not None:
+            old.stop()
+        _clients[client.name] = client
+    return client.start()
 
 
 @dataclass
@@ -212,6 +225,12 @@ def compare(transports: list[str] | None = None, **options: Any) -> dict[str, Re
     return run_experiment(transports or list(TRANSPORTS), **options)
 
 
+def scale(client_counts: list[int], transports: list[str] | None = None,
+          **options: Any) -> dict[int, dict[str, Result]]:
+    """Run :func:`compare` once per number of clients: how each technique's cost grows."""
+    return {n: compare(transports, clients=n, **options) for n in client_counts}
+
+
 async def measure_async(transport: str, **options: Any) -> Result:
     """``await`` twin of :func:`measure`: the kernel stays responsive while it runs."""
     return await asyncio.to_thread(measure, transport, **options)
@@ -235,3 +254,39 @@ def table(results: dict[str, Result] | list[Result]) -> str:
             f"{s.p99:>8.3g} {r.requests_per_event:>10.3g} {r.bytes_per_event:>12.0f} "
             f"{r.cpu_us_per_event:>13.0f}")
     return "\n".join(lines)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Block until ``condition()`` is true (checked every 5 ms) or ``timeout`` seconds passed.
+
+    For waiting on a real event — "every watcher is parked" — rather than guessing with sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def burst(server: Server, clients: list[Client], items: Iterator[tuple[str, Any]], count: int, *,
+          quiet: float = 0.3, timeout: float = 10.0) -> dict[str, int]:
+    """Publish ``count`` items as fast as possible; return how many of them each client received.
+
+    Waits until every client has the last event, or until no client has received anything for
+    ``quiet`` seconds (a client that lost the last events would otherwise be waited for forever).
+    """
+    before = {c.name: c.recorder.count for c in clients}
+    for _ in range(count):
+        server.publish(*next(items))
+    last = server.stats().events  # stats() runs after the publishes on the server's loop
+    deadline = time.monotonic() + timeout
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline and any(c.last_seq < last for c in clients):
+        total = sum(c.recorder.count for c in clients)
+        if total != seen:
+            seen, quiet_since = total, time.monotonic()
+        elif time.monotonic() - quiet_since > quiet:
+            break
+        time.sleep(0.005)
+    return {c.name: c.recorder.count - before[c.name] for c in clients}

@@ -103,6 +103,7 @@ _client_loop: LoopThread | None = None
 _client_lock = threading.Lock()
 _servers: dict[str, Any] = {}  # name -> Server, so a re-run cell replaces its server
 _servers_lock = threading.Lock()
+_clients: dict[str, Any] = {}  # name -> Client, so a re-run cell replaces its client too
 
 
 def client_loop() -> LoopThread:
@@ -115,13 +116,38 @@ def client_loop() -> LoopThread:
 
 
 def register_server(name: str, server: Any) -> None:
-    """Remember ``server`` under ``name``, stopping any server already there."""
+    """Remember ``server`` under ``name``, stopping any server already there (and its clients:
+    they would only knock on a closed port forever)."""
     with _servers_lock:
         old = _servers.pop(name, None)
     if old is not None and old is not server:
+        for client in list(running_clients().values()):
+            if old.port and client.url.startswith(old.base_url):
+                client.stop()
         old.stop()
     with _servers_lock:
         _servers[name] = server
+
+
+def register_client(name: str, client: Any) -> None:
+    """Remember ``client`` under ``name``, stopping a running client of the same name."""
+    with _servers_lock:
+        old = _clients.pop(name, None)
+        _clients[name] = client
+    if old is not None and old is not client:
+        old.stop()
+
+
+def unregister_client(name: str, client: Any) -> None:
+    with _servers_lock:
+        if _clients.get(name) is client:
+            del _clients[name]
+
+
+def running_clients() -> dict[str, Any]:
+    """A snapshot of the clients rtlab is running, by name."""
+    with _servers_lock:
+        return dict(_clients)
 
 
 def unregister_server(name: str, server: Any) -> None:
@@ -139,6 +165,8 @@ def running_servers() -> dict[str, Any]:
 def stop_all() -> None:
     """Stop every server and the client loop. Safe to call twice."""
     global _client_loop
+    for client in list(running_clients().values()):
+        client.stop()
     for server in list(running_servers().values()):
         server.stop()
     with _client_lock:
