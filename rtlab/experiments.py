@@ -155,11 +155,16 @@ def run_experiment(
     interval: float = 0.2,
     scenario: str = "ticker",
     seed: int = 0,
+    arrivals: str = "poisson",
     timeout: float | None = None,
     server_options: dict[str, dict[str, Any]] | None = None,
     client_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Result]:
-    """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once."""
+    """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once.
+
+    Events arrive at random (Poisson) times by default, as independent real-world events
+    do; ``arrivals="regular"`` publishes on a fixed grid (see :class:`~rtlab.scenarios.Feed`).
+    """
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
     client_options = client_options or {}
@@ -173,7 +178,8 @@ def run_experiment(
         _wait_until_connected(servers, clients)
         baseline = {n: servers[n].stats() for n in names}  # connection set-up is not an event's cost
         t0 = time.monotonic()
-        feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed).start()
+        feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed,
+                    arrivals=arrivals).start()
         feed.wait()
         deadline = time.monotonic() + (timeout or 5 + 3 * interval)
         for client in started:

@@ -29,7 +29,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+import socket
 import time
+import urllib.parse
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +112,8 @@ class SSEParser:
             text = text.removeprefix("\ufeff")  # one leading BOM is ignored
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]  # the LF of a CRLF split across two chunks
-        self._pending_cr = False
+        if text:  # an empty chunk (or half a UTF-8 character) must not forget the CR
+            self._pending_cr = False
         self._buffer += text
         # Lines end in CRLF, LF or CR. A CR at the very end may be half of a CRLF: wait.
         while True:
@@ -173,6 +177,9 @@ class SSEServer(BaseServer):
         self.retry_ms = retry_ms
         self.keepalive = keepalive
         self.streams = 0  # open event streams right now
+        self._open_streams: set[tuple[Any, Any]] = set()  # (transport, subscription) of each stream
+        # (Last-Event-ID, events replayed) of each resumed stream, newest last: what a reconnect asked for
+        self.resumes: deque[tuple[int, int]] = deque(maxlen=100)
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_stream)
@@ -207,6 +214,8 @@ class SSEServer(BaseServer):
         with hub.subscribe() as subscription:
             await response.prepare(request)
             self.streams += 1
+            stream = (request.transport, subscription)
+            self._open_streams.add(stream)
             try:
                 await response.write(encode_comment("rtlab sse") + f"retry: {self.retry_ms}\n\n".encode())
                 last = since
@@ -217,6 +226,8 @@ class SSEServer(BaseServer):
                         {"first_missing": gap.first_missing, "last_missing": gap.last_missing}),
                         event="gap", id=gap.last_missing))
                     backlog = hub.after(hub.oldest_seq - 1)
+                if "Last-Event-ID" in request.headers:
+                    self.resumes.append((since, len(backlog)))
                 for event in backlog:
                     await response.write(self.event_bytes(event))
                     last = event.seq
@@ -235,7 +246,23 @@ class SSEServer(BaseServer):
                 await response.write(encode_comment(f"closing: {exc}"))
             finally:
                 self.streams -= 1
+                self._open_streams.discard(stream)
         return response
+
+    def drop_connections(self) -> int:
+        """Cut every open stream, as a flaky network would; returns how many were cut.
+
+        The hub and its replay buffer stay: a client that reconnects with ``Last-Event-ID``
+        gets what it missed. Thread-safe (runs on the server's loop).
+        """
+        return self.call(self._drop_connections(), timeout=10)
+
+    async def _drop_connections(self) -> int:
+        streams = list(self._open_streams)
+        for transport, subscription in streams:
+            transport.abort()  # no goodbye: the client sees the stream break mid-answer
+            subscription.close()  # and the handler stops waiting for events
+        return len(streams)
 
 
 # -- the client -------------------------------------------------------------------------------------
@@ -298,6 +325,63 @@ class SSEClient(BaseClient):
             return
         body = json.loads(message.data)
         self.received(Event(int(message.id), message.event, body["data"], body["sent_ns"]), recv_ns)
+
+
+# -- looking at the wire ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RawStream:
+    """What a plain socket read from an event stream."""
+
+    head: bytes  # status line and headers, as sent
+    wire: bytes  # the body exactly as the wire carried it (HTTP/1.1 chunk framing included)
+    body: bytes  # the text/event-stream bytes themselves, chunk framing removed
+
+    def __str__(self) -> str:
+        return (self.head + b"\r\n\r\n" + self.body).decode("utf-8", errors="replace")
+
+
+def raw_stream(url: str, nbytes: int = 1024, seconds: float = 1.0) -> RawStream:
+    """GET ``url`` over a plain socket, as an EventSource would, and return what came back.
+
+    Reads until ``nbytes`` of event stream arrived or ``seconds`` passed, then hangs up.
+    No HTTP library in between, so nothing is hidden. Blocking is fine here: the
+    server runs on a thread of its own.
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+               "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+    received = b""
+    deadline = time.monotonic() + seconds
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=seconds) as sock:
+        sock.sendall(request.encode("ascii"))
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+            if len(_body(*received.partition(b"\r\n\r\n")[::2])) >= nbytes:
+                break
+    head, _, wire = received.partition(b"\r\n\r\n")
+    return RawStream(head, wire, _body(head, wire)[:nbytes])
+
+
+def _body(head: bytes, wire: bytes) -> bytes:
+    """Undo HTTP/1.1 chunked framing (``<size in hex>\\r\\n<bytes>\\r\\n`` ...) if the head says so."""
+    if b"chunked" not in head.lower():
+        return wire
+    body, pos = b"", 0
+    while (eol := wire.find(b"\r\n", pos)) >= 0:
+        size = int(wire[pos:eol].split(b";")[0], 16)
+        body += wire[eol + 2:eol + 2 + size]  # may be a partial last chunk
+        if size == 0 or eol + 2 + size + 2 > len(wire):
+            break
+        pos = eol + 2 + size + 2
+    return body
 
 
 Server = SSEServer

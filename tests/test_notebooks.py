@@ -1,0 +1,103 @@
+"""Every notebook runs top to bottom, then **again in the same kernel**, and leaks no threads.
+
+nbval (``pytest notebooks/``) runs each notebook once, in a fresh kernel. A learner does
+something else: runs everything, changes a number, runs everything again. That second
+pass is where a server that is not replaced, a client that is never stopped or a widget
+refresher started twice shows up — as an error, a port in use, or one more thread per run.
+
+So this test executes all cells, asks the kernel how many threads it has, executes all
+cells again in the same kernel and asks again: the count must not have grown.
+
+Select it with ``pytest -m notebooks``. Kernels start in ``notebooks/`` (as JupyterLab
+starts them) and run this interpreter's environment, like ``--nbval-current-env``.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import ipykernel.kernelspec
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+CURRENT_ENV = "rtlab-current-env"
+
+# What the kernel reports after each pass: Python threads (what rtlab starts) and, for the
+# message when it fails, their names and the OS threads of the process.
+COUNT_THREADS = """
+import os, threading
+print(len(threading.enumerate()))
+print(sorted(t.name for t in threading.enumerate()))
+print(len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') else -1)
+"""
+
+
+class _CurrentEnvSpecs(KernelSpecManager):
+    """The ipykernel of *this* interpreter, whatever ``python3`` kernelspecs are installed."""
+
+    def get_kernel_spec(self, kernel_name: str):  # type: ignore[no-untyped-def]
+        if kernel_name == CURRENT_ENV:
+            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
+                                          **ipykernel.kernelspec.get_kernel_dict())
+        return super().get_kernel_spec(kernel_name)
+
+
+def _run_all(client: NotebookClient, cells: list[nbformat.NotebookNode], label: str) -> None:
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            client.execute_cell(cell, index)
+        except Exception as exc:
+            raise AssertionError(f"{label}: cell {index} failed:\n{cell.source}\n\n{exc}") from None
+
+
+def _threads(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, list[str], int]:
+    # nbclient writes an executed cell back into the notebook at its index: give the probe
+    # a slot of its own after the notebook's cells, never one of theirs.
+    probe = nbformat.v4.new_code_cell(COUNT_THREADS)
+    nb.cells.append(probe)
+    try:
+        client.execute_cell(probe, len(nb.cells) - 1, store_history=False)
+    finally:
+        nb.cells.pop()
+    text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
+    count, names, os_threads = text.strip().splitlines()[-3:]
+    return int(count), ast.literal_eval(names), int(os_threads)
+
+
+@pytest.mark.notebooks
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "path", PATHS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks yet"))],
+    ids=[p.stem for p in PATHS] or ["none"],
+)
+def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    cells = list(nb.cells)
+    km = KernelManager(kernel_name=CURRENT_ENV, kernel_spec_manager=_CurrentEnvSpecs())
+    client = NotebookClient(nb, km=km, timeout=120, kernel_name=CURRENT_ENV,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    try:
+        with client.setup_kernel(cwd=str(NOTEBOOKS)):
+            _run_all(client, cells, "first run")
+            first, first_names, first_os = _threads(client, nb)
+            _run_all(client, cells, "second run (same kernel)")
+            second, second_names, second_os = _threads(client, nb)
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    print(f"{path.name}: threads {first} -> {second} (OS threads {first_os} -> {second_os}); "
+          f"python {sys.version.split()[0]}")
+    assert second <= first, (
+        f"{path.name} leaks threads on a re-run: {first} after the first run, {second} after the "
+        f"second.\nfirst:  {first_names}\nsecond: {second_names}")
