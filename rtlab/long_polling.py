@@ -9,13 +9,19 @@ request.
 The cursor matters. A client sends ``since=N``, the ``seq`` of the last event it saw;
 the server answers with **every** event after N, so nothing published between two polls
 is lost (Apollo's ``notificationId`` idea). Without a cursor ("give me the next change")
-whatever happens while the client is reconnecting slips through.
+whatever happens while the client is reconnecting slips through: ``?wait=next`` and
+``Client(naive=True)`` keep that naive protocol, so notebook 02 can show what it loses.
 
 Wire format (``GET /poll?since=N&hold=S``)::
 
     200 OK  {"seq": 45, "events": [{"seq": 43, ...}, {"seq": 44, ...}, {"seq": 45, ...}]}
     204 No Content                               nothing new within the hold time: ask again
     400 Bad Request                              since is not a non-negative integer
+
+``seq`` is the latest event on the server; ``events`` holds at most ``max_events`` of them,
+so the next cursor is the seq of the *last event received*, not ``seq``.
+``GET /poll?wait=next`` (no cursor) answers with the one change that comes after the
+request arrives — the naive protocol.
 
 The hold defaults to 20 s, well under the 300 s after which jupyter-server-proxy gives up
 on a request (see the field notes).
@@ -45,23 +51,32 @@ class LongPollingServer(BaseServer):
     transport = "long-polling"
     path = "/poll"
 
-    def __init__(self, *, hold: float = DEFAULT_HOLD_S, **kwargs: Any) -> None:
+    def __init__(self, *, hold: float = DEFAULT_HOLD_S,
+                 max_events: int = MAX_EVENTS_PER_RESPONSE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hold = hold
+        self.max_events = max_events  # events per answer at most; the client asks again for more
         self.waiting = 0  # requests parked right now: the cost of long polling, in connections
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_poll)
 
     async def handle_poll(self, request: web.Request) -> web.StreamResponse:
-        since = parse_since(request)
+        hub = self.hub
+        assert hub is not None
+        limit = self.max_events
+        if request.query.get("wait") == "next":
+            # The naive protocol: no cursor, so all the server can do is answer with the
+            # next change after this request arrived. Changes made while the client was
+            # between two polls are never sent to it.
+            since, limit = hub.latest_seq, 1
+        else:
+            since = parse_since(request)
         if since is None:
             raise web.HTTPBadRequest(
                 text="long polling needs a cursor: add ?since=N, the seq of the last event you "
                 "saw (?since=0 to start from the beginning)\n")
         hold = self._parse_hold(request)
-        hub = self.hub
-        assert hub is not None
         self.waiting += 1
         try:
             has_news = await hub.wait_after(since, hold)
@@ -71,10 +86,10 @@ class LongPollingServer(BaseServer):
             return web.Response(status=204)
         body: dict[str, Any] = {"seq": hub.latest_seq}
         try:
-            events = hub.after(since, MAX_EVENTS_PER_RESPONSE)
+            events = hub.after(since, limit)
         except Gap as gap:  # the client was away longer than the replay buffer reaches
             body["gap"] = gap_note(gap)
-            events = hub.after(hub.oldest_seq - 1, MAX_EVENTS_PER_RESPONSE)
+            events = hub.after(hub.oldest_seq - 1, limit)
         body["events"] = [e.to_dict() for e in events]
         return web.json_response(body, headers={"Cache-Control": "no-cache"})
 
@@ -93,13 +108,19 @@ class LongPollingServer(BaseServer):
 
 
 class LongPollingClient(BaseClient):
-    """Asks ``GET /poll?since=<last seq>`` again as soon as each answer arrives."""
+    """Asks ``GET /poll?since=<last seq>`` again as soon as each answer arrives.
+
+    ``naive=True`` asks ``GET /poll?wait=next`` instead — no cursor — and loses every change
+    made while it is between two polls (the lost-update race of notebook 02).
+    """
 
     transport = "long-polling"
 
-    def __init__(self, url: str, *, hold: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, hold: float | None = None, naive: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self.hold = hold
+        self.naive = naive
 
     async def run(self) -> None:
         params = {} if self.hold is None else {"hold": self.hold}
@@ -110,7 +131,8 @@ class LongPollingClient(BaseClient):
             while True:
                 self.recorder.requests += 1
                 try:
-                    async with session.get(self.url_with(since=self.last_seq, **params)) as resp:
+                    cursor = {"wait": "next"} if self.naive else {"since": self.last_seq}
+                    async with session.get(self.url_with(**cursor, **params)) as resp:
                         if resp.status == 204:
                             self.recorder.empty += 1
                             continue
