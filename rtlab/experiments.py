@@ -49,21 +49,15 @@ def serve(transport: str, **options: Any) -> Server:
     return transport_module(transport).Server(**options).start()
 
 
-_clients: dict[str, Client] = {}  # name -> client, so a re-run cell replaces its client
 
 
 def connect(transport: str, url: str, **options: Any) -> Client:
     """Start a client for ``transport`` pointed at ``url`` and return it.
 
-    Calling it again with the same ``name=`` (a re-run cell) stops the old client first.
+    Calling it again with the same ``name=`` (a re-run cell) stops the old client first
+    (see :func:`rtlab.lab.register_client`).
     """
-    client = transport_module(transport).Client(url, **options)
-    if options.get("name"):  # only named clients: unnamed ones are never replaced, so not kept
-        old = _clients.pop(client.name, None)
-        if old is not None:
-            old.stop()
-        _clients[client.name] = client
-    return client.start()
+    return transport_module(transport).Client(url, **options).start()
 
 
 @dataclass
