@@ -31,8 +31,10 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
   reconnects with ``?since=<last seq>`` and loses nothing;
 * the server stopping → close ``1001`` (going away).
 
-Compression (permessage-deflate) is off by default: on small messages it costs latency
-and saves almost nothing; ``compress=True`` turns it on to measure that.
+Compression (permessage-deflate) is off by default: a small message compressed on its own
+shrinks by a few percent; the big savings come from the deflate window each connection keeps
+across messages (context takeover), paid for in CPU and memory per connection.
+``compress=True`` turns it on to measure that (:func:`deflate_sizes` shows both cases).
 """
 
 from __future__ import annotations
@@ -40,14 +42,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
+import os
 import time
+import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from . import lab
 from .client import Client as BaseClient
 from .hub import Event, Gap, SubscriberOverflow
 from .server import Server as BaseServer
@@ -282,6 +289,136 @@ class WebSocketClient(BaseClient):
         """Time one echo message there and back, in milliseconds."""
         assert self._loop_thread is not None, "start() the client first"
         return self._loop_thread.run(self._round_trip(), 10)
+
+
+def event_payloads(scenario: str = "ticker", count: int = 200, seed: int = 0) -> list[bytes]:
+    """A scenario's first ``count`` events as this server puts them into text frames."""
+    from .scenarios import SCENARIOS  # the generators only; scenarios do not import transports
+
+    items = itertools.islice(SCENARIOS[scenario](seed=seed), count)
+    return [Event(seq, type_, data, time.monotonic_ns()).to_json().encode()
+            for seq, (type_, data) in enumerate(items, 1)]
+
+
+def deflate_sizes(payloads: Iterable[bytes]) -> tuple[list[int], list[int]]:
+    """What permessage-deflate (RFC 7692) makes of each payload, in bytes.
+
+    Returns ``(alone, in_context)``: each message compressed on its own (what
+    ``no_context_takeover`` asks for), and compressed with the window shared across the
+    connection's messages (the default), where a message can point back at earlier ones.
+    """
+
+    def deflated(compressor: Any, payload: bytes) -> int:
+        # RFC 7692 §7.2.1: flush with Z_SYNC_FLUSH and drop the trailing 00 00 ff ff.
+        return len(compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)) - 4
+
+    payloads = list(payloads)
+    alone = [deflated(zlib.compressobj(wbits=-15), p) for p in payloads]
+    shared = zlib.compressobj(wbits=-15)
+    return alone, [deflated(shared, p) for p in payloads]
+
+
+# -- the protocol by hand: a handshake and a peer that goes silent -------------------------------
+# Both speak raw TCP (asyncio streams), not aiohttp, so a notebook can print the very bytes
+# that cross the socket — and play a client that has vanished without closing.
+
+OPCODES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
+
+
+def _upgrade_request(url: str, origin: str | None, key: str) -> tuple[str, int, bytes]:
+    from yarl import URL
+
+    u = URL(url)
+    lines = [f"GET {u.raw_path_qs} HTTP/1.1", f"Host: {u.host}:{u.port}", "Upgrade: websocket",
+             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")  # what a browser adds; a script can write anything here
+    return str(u.host), int(u.port or 80), ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+async def _open(url: str, origin: str | None, timeout: float) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes]:
+    key = base64.b64encode(os.urandom(16)).decode("ascii")  # 16 random bytes, RFC 6455 §4.1
+    host, port, request = _upgrade_request(url, origin, key)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    writer.write(request)
+    try:
+        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer, request, response
+
+
+async def handshake_async(url: str, *, origin: str | None = None,
+                          timeout: float = 5) -> tuple[bytes, bytes]:
+    """Send the upgrade request by hand; return ``(request bytes, response head bytes)``."""
+    _, writer, request, response = await _open(url, origin, timeout)
+    writer.close()  # done: we only wanted to see the handshake
+    return request, response
+
+
+def handshake(url: str, *, origin: str | None = None, timeout: float = 5) -> tuple[bytes, bytes]:
+    """The WebSocket opening handshake, done by hand over a TCP socket: what was sent, what came back.
+
+    >>> request, response = handshake(server.url)   # response starts b"HTTP/1.1 101 ..."
+    """
+    return lab.client_loop().run(handshake_async(url, origin=origin, timeout=timeout), timeout + 5)
+
+
+def header(head: bytes, name: str) -> str | None:
+    """One header's value from a raw HTTP head (the first line is skipped), or ``None``."""
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def status_code(head: bytes) -> int:
+    """The status code of a raw HTTP response head: ``b"HTTP/1.1 101 ..."`` → 101."""
+    return int(head.split(b" ", 2)[1])
+
+
+@dataclass
+class SilentPeer:
+    """What a client that never answers saw: the frames the server sent, and when it hung up."""
+
+    status: int  # of the handshake (101 if it was accepted)
+    frames: list[tuple[float, str, bytes]]  # (seconds after the handshake, opcode name, raw bytes)
+    closed_after_s: float | None  # when the server closed the TCP connection; None: still open
+
+
+async def silent_peer_async(url: str, *, timeout: float = 10) -> SilentPeer:
+    """Complete the handshake, then never send another byte — not even a pong.
+
+    This is a client whose phone went into a tunnel: the TCP connection is not closed, the
+    peer is simply gone. Only the server's heartbeat (a ping it must answer) can notice.
+    Reads what the server sends for up to ``timeout`` seconds.
+    """
+    reader, writer, _, response = await _open(url, None, timeout)
+    start = time.monotonic()
+    frames: list[tuple[float, str, bytes]] = []
+    closed_after: float | None = None
+    try:
+        while (left := timeout - (time.monotonic() - start)) > 0:
+            try:
+                data = await asyncio.wait_for(reader.read(65536), left)
+            except (asyncio.TimeoutError, ConnectionError):
+                break
+            now = time.monotonic() - start
+            if not data:  # EOF: the server closed the connection
+                closed_after = now
+                break
+            frames.append((now, OPCODES.get(data[0] & 0x0F, "?"), data))  # low 4 bits: the opcode
+    finally:
+        writer.close()
+    return SilentPeer(status_code(response), frames, closed_after)
+
+
+def silent_peer(url: str, *, timeout: float = 10) -> SilentPeer:
+    """Blocking twin of :func:`silent_peer_async`."""
+    return lab.client_loop().run(silent_peer_async(url, timeout=timeout), timeout + 10)
 
 
 Server = WebSocketServer
