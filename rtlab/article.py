@@ -54,7 +54,7 @@ def _checks() -> list[tuple[str, str, Callable[[dict[str, Any]], tuple[bool, str
 
     def short_wasteful(r: dict[str, Any]) -> tuple[bool, str, str]:
         res = r["short-polling"]
-        requests = sum(x.requests for x in res.recorders)
+        requests = res.server.requests
         empty_share = res.empty_responses / requests if requests else 0.0
         push_bytes = min(r[n].bytes_per_event for n in ("sse", "websocket") if n in r)
         ratio = res.bytes_per_event / push_bytes

@@ -70,6 +70,7 @@ class Result:
     server: ServerStats
     duration_s: float
     options: dict[str, Any] = field(default_factory=dict)
+    empty_before: int = 0  # empty responses the clients had before the first event (set-up)
 
     @property
     def clients(self) -> int:
@@ -91,11 +92,16 @@ class Result:
 
     @property
     def requests_per_event(self) -> float:
-        return self._per_event(sum(r.requests for r in self.recorders))
+        """HTTP requests the server answered during the experiment, per event per client.
+
+        Counted at the server from the first event on: polls made while other clients were
+        still connecting are set-up, not the cost of an event.
+        """
+        return self._per_event(self.server.requests)
 
     @property
     def empty_responses(self) -> int:
-        return sum(r.empty for r in self.recorders)
+        return sum(r.empty for r in self.recorders) - self.empty_before
 
     @property
     def bytes_per_event(self) -> float:
@@ -171,6 +177,7 @@ def run_experiment(
                 started.append(connect(n, servers[n].url, name=f"{n}-{i}", **opts))
         _wait_until_connected(servers, clients)
         baseline = {n: servers[n].stats() for n in names}  # connection set-up is not an event's cost
+        empty_before = {n: sum(c.recorder.empty for c in started if c.transport == n) for n in names}
         t0 = time.monotonic()
         feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed,
                     arrivals=arrivals).start()
@@ -188,8 +195,9 @@ def run_experiment(
             after.cpu_s -= base.cpu_s
             after.requests -= base.requests
             recs = [c.recorder for c in started if c.transport == n]
-            results[n] = Result(n, feed.published, recs, after, duration,
-                                {"rate": rate, "interval": interval, "clients": clients})
+            options = {"rate": rate, "interval": interval, "clients": clients}
+            results[n] = Result(n, feed.published, recs, after, duration, options,
+                                empty_before=empty_before[n])
         return results
     finally:
         for client in started:

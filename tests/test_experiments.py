@@ -43,8 +43,9 @@ def test_push_transports_make_one_request_per_connection_not_per_event():
     for transport in ("sse", "websocket"):
         result = measure(transport, clients=1, events=20, rate=200)
         assert result.recorders[0].requests == 1
-        assert result.requests_per_event == pytest.approx(1 / 20)
-        assert result.server.requests == 0  # after the baseline: no new requests at all
+        # Counted at the server from the first event on: the one connection was set-up.
+        assert result.server.requests == 0
+        assert result.requests_per_event == 0
 
 
 def test_short_polling_asks_far_more_often_than_events_come_when_they_are_rare():
