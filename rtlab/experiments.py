@@ -159,11 +159,14 @@ def run_experiment(
     timeout: float | None = None,
     server_options: dict[str, dict[str, Any]] | None = None,
     client_options: dict[str, dict[str, Any]] | None = None,
+    watch: Callable[[dict[str, list[Recorder]], int], Any] | None = None,
 ) -> dict[str, Result]:
     """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once.
 
     Events arrive at random (Poisson) times by default, as independent real-world events
     do; ``arrivals="regular"`` publishes on a fixed grid (see :class:`~rtlab.scenarios.Feed`).
+    ``watch(recorders_by_transport, events)`` is called once every client is connected, just
+    before the first event: a live view hooks in there (see :func:`rtlab.widgets.race`).
     """
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
@@ -178,6 +181,8 @@ def run_experiment(
         _wait_until_connected(servers, clients)
         baseline = {n: servers[n].stats() for n in names}  # connection set-up is not an event's cost
         empty_before = {n: sum(c.recorder.empty for c in started if c.transport == n) for n in names}
+        if watch is not None:
+            watch({n: [c.recorder for c in started if c.transport == n] for n in names}, events)
         t0 = time.monotonic()
         feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed,
                     arrivals=arrivals).start()

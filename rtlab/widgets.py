@@ -499,6 +499,46 @@ def token_stream(client: Any, *, name: str = "token-stream", hz: float = 10.0) -
 
 
 # --- 05 showdown ---
+class Race(w.VBox):
+    """Events received per technique, live, while :func:`rtlab.experiments.compare` runs.
+
+    Display it, then pass ``watch=race.attach`` to ``compare``: the bars fill as events
+    arrive, with each technique's running median latency beside them.
+    """
+
+    def __init__(self, name: str = "race") -> None:
+        super().__init__([w.HTML("<i>waiting for the experiment to start…</i>")])
+        self.name = name
+
+    def attach(self, recorders: dict[str, list[Recorder]], events: int) -> None:
+        bars, labels = {}, {}
+        rows = []
+        for transport, recs in recorders.items():
+            bars[transport] = w.IntProgress(value=0, min=0, max=max(1, events * len(recs)),
+                                            layout=w.Layout(width="260px"))
+            labels[transport] = w.HTML()
+            rows.append(w.HBox([w.HTML(f"<code>{html.escape(transport):<14}</code>",
+                                       layout=w.Layout(width="130px")),
+                                bars[transport], labels[transport]]))
+        self.children = rows
+
+        def refresh() -> None:
+            for transport, recs in recorders.items():
+                received = sum(r.count for r in recs)
+                bars[transport].value = min(received, bars[transport].max)
+                s = summarize(x for r in recs for x in r.latencies_ms()[-200:])
+                p50 = "–" if s.count == 0 else f"p50 {s.p50:.3g} ms"
+                labels[transport].value = f"&nbsp;{received}/{bars[transport].max} events, {p50}"
+
+        refresh()
+        refresher.every(self.name, refresh, hz=5)
+
+
+def race(name: str = "race") -> Race:
+    """A live race view for :func:`rtlab.experiments.compare` (``watch=view.attach``)."""
+    return Race(name)
+
+
 def advisor(results: dict[str, Any] | None = None) -> w.VBox:
     """"Which technique should I use?": the learner states their needs, gets the article's advice.
 
