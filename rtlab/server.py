@@ -11,23 +11,44 @@ The base class does the rest:
   estimated;
 * measures the CPU time of the server's thread;
 * replaces a running server of the same name (a re-run cell), stops at interpreter exit,
-  works as a context manager.
+  works as a context manager;
+* can *crash and come back* on the same port with its event stream intact
+  (:meth:`Server.restart`), to show that a client resuming from its cursor loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import lab
 from .hub import Hub
 
 LOOPBACK = "127.0.0.1"
+
+
+class _QuietAboutBadRequests(logging.Filter):
+    """Drop aiohttp's log record of a malformed request (a header too long, a broken request line).
+
+    aiohttp answers those with a 400 and also logs them at ERROR with a traceback, which a
+    notebook shows in whatever cell is running. The mistake is the client's and the answer
+    says so; errors in rtlab's own handlers still get logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
+HTTP_LOG = logging.getLogger("rtlab.http")  # what aiohttp logs about our servers' connections
+HTTP_LOG.addFilter(_QuietAboutBadRequests())
 
 
 @dataclass
@@ -72,7 +93,12 @@ class _CountingTransport:
         self._inner.writelines(chunks)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        value = getattr(self._inner, name)
+        if callable(value):
+            # A method of the inner transport (is_closing, get_extra_info, ...): keep it, so
+            # the next call finds it at once. aiohttp calls these on every request.
+            setattr(self, name, value)
+        return value
 
 
 class _CountingProtocol(asyncio.Protocol):
@@ -82,9 +108,12 @@ class _CountingProtocol(asyncio.Protocol):
         self._inner = inner
         self._server = server
         self.stats = ConnectionStats()
+        self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._server._connection_opened(self.stats)
+        self._transport = transport
+        self._server._transports.add(transport)  # so a crash can cut it
         self._inner.connection_made(_CountingTransport(transport, self.stats))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
@@ -96,6 +125,7 @@ class _CountingProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._connection_closed(self.stats)
+        self._server._transports.discard(self._transport)
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -149,6 +179,7 @@ class Server:
         self._conn_total = 0
         self._requests = 0
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._transports: set[asyncio.BaseTransport] = set()  # every open TCP connection
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Server:
@@ -170,25 +201,33 @@ class Server:
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
+        app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.browser
         # Keep aiohttp's own access log quiet: output from a background thread would land
         # in whichever notebook cell happens to be running.
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=1.0, handle_signals=False,
-            max_field_size=8190, max_line_size=8190,
+            max_field_size=8190, max_line_size=8190, logger=HTTP_LOG,
         )
         await self._runner.setup()
+        await self._listen(self.requested_port)
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
         loop = asyncio.get_running_loop()
         make_protocol = self._runner.server
         assert make_protocol is not None
         self._listener = await loop.create_server(
             lambda: _CountingProtocol(make_protocol(), self),
-            self.host, self.requested_port, backlog=1024, reuse_address=True,
+            self.host, port, backlog=1024, reuse_address=True,
         )
         self.port = self._listener.sockets[0].getsockname()[1]
 
     @web.middleware
     async def _track_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self._requests += 1
+        if request.content_length is not None and request.content_length > self.max_request_bytes:
+            # Refuse a big body before anything reads it: memory stays bounded whatever is sent.
+            raise web.HTTPRequestEntityTooLarge(self.max_request_bytes, request.content_length)
         stats = connection_stats(request)
         client = request.query.get("client")
         if stats is not None and client:
@@ -204,6 +243,13 @@ class Server:
 
     def setup_routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    async def handle_clock(self, request: web.Request) -> web.Response:
+        """``GET /clock``: this machine's monotonic clock (what ``sent_ns`` is stamped with) and
+        the latest seq. A browser, whose clock has another zero, estimates the offset from it."""
+        seq = self.hub.latest_seq if self.hub else 0
+        return web.json_response({"monotonic_ns": time.monotonic_ns(), "seq": seq},
+                                 headers={"Cache-Control": "no-store"})
 
     def stop(self) -> None:
         """Stop serving, close every connection, end the server's thread. Safe to call twice."""
@@ -226,6 +272,50 @@ class Server:
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    # -- faults, on purpose ------------------------------------------------------------------
+    def crash(self) -> int:
+        """Go down abruptly: stop listening and cut every connection, with no goodbye.
+
+        Clients see what a crashed process or a pulled cable looks like: a reset
+        connection, then "connection refused". Unlike :meth:`stop`, the server's thread
+        and its hub live on, so :meth:`publish` still numbers events while it is down —
+        as if the event log lived outside the process (a database, Redis, Kafka).
+        :meth:`recover` listens again on the same port. Returns how many connections were cut.
+        """
+        return self.call(self._crash(), timeout=15)
+
+    def recover(self) -> Server:
+        """Listen again on the same port, with the same hub, after :meth:`crash`."""
+        self.call(self._recover(), timeout=15)
+        return self
+
+    def restart(self) -> Server:
+        """Crash and come straight back on the same port, keeping the event stream.
+
+        Every client is cut mid-stream; one that reconnects with its cursor
+        (``Last-Event-ID``, ``?since=``) gets each event exactly once.
+        """
+        self.crash()
+        return self.recover()
+
+    async def _crash(self) -> int:
+        if self._listener is not None:
+            self._listener.close()  # no new connections: clients get "connection refused"
+            self._listener = None
+        transports = list(self._transports)
+        for transport in transports:
+            transport.abort()  # a TCP reset, not a polite close
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()  # handlers stop waiting for events (their subscriptions end)
+        if handlers:
+            await asyncio.wait(handlers, timeout=10)
+        return len(transports)
+
+    async def _recover(self) -> None:
+        if self._listener is None:
+            await self._listen(self.port)  # the same port, so clients find it again
 
     @property
     def running(self) -> bool:

@@ -126,6 +126,8 @@ class ShortPollingClient(BaseClient):
         self.state = body.get("state", {})
         if "gap" in body:
             self.recorder.missed += body["gap"]["last_missing"] - body["gap"]["first_missing"] + 1
+            # Acknowledge the gap, so the jump it leaves is not counted as missed a second time.
+            self.last_seq = max(self.last_seq, body["gap"]["last_missing"])
         new = [Event.from_dict(e) for e in body.get("events", [])]
         if not new:
             self.recorder.empty += 1
