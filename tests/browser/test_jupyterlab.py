@@ -1,0 +1,172 @@
+"""Every notebook in the real JupyterLab, in headless Chromium: Run All, then look.
+
+For each notebook: open it in the one JupyterLab page (loaded once with ``?reset``, a clean
+workspace; opening by JupyterLab's ``docmanager:open`` command instead of reloading the page
+saves 6-7 s per notebook on 2 cores), wait for the kernel to be Idle, Run > Run All Cells,
+wait until no cell shows ``[*]``, then check what a learner would see:
+
+* no cell stuck at ``[*]`` (a hang — nbval cannot see this one);
+* no traceback in any output;
+* no "Error displaying widget", and no widget shown as plain text (no widget front end);
+* at least one live widget changed its value while we watched (values are sampled
+  during the run and after it);
+* a full-page screenshot in ``test-artifacts/NAME.png``, to look at.
+
+Select with ``pytest -m browser``; see conftest.py for the server and the browser.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+ARTIFACTS = ROOT / "test-artifacts"  # gitignored; conftest.py creates it
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+RUN_TIMEOUT_S = 60
+
+# One look at the notebook: the prompts of its code cells, the kernel status, and the value
+# of every widget leaf (text, image source, progress bar style) keyed by cell and position.
+SNAPSHOT_JS = """
+() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (!panel) return {prompts: [], values: {}, status: ''};
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
+  // A code cell whose source is hidden (a collapsed solution) shows no prompt: skip it.
+  const prompts = cells.filter(c => c.classList.contains('jp-CodeCell'))
+      .map(c => c.querySelector('.jp-InputArea-prompt')).filter(p => p).map(p => p.textContent);
+  const values = {};
+  cells.forEach((cell, i) => {
+    cell.querySelectorAll('.jp-OutputArea-output .widget-html-content, .jp-OutputArea-output '
+        + '.widget-label, .jp-OutputArea-output .widget-readout, .jp-OutputArea-output '
+        + '.jupyter-widgets img, .jp-OutputArea-output .progress-bar').forEach((el, j) => {
+      values[i + ':' + j] = el.tagName === 'IMG' ? el.src
+          : el.classList.contains('progress-bar') ? el.getAttribute('style') : el.textContent;
+    });
+  });
+  const status = (document.querySelector('#jp-main-statusbar') || {}).textContent || '';
+  return {prompts, values, status};
+}
+"""
+
+PROBLEMS_JS = """
+() => {
+  const texts = sel => [...document.querySelectorAll(sel)].map(e => e.textContent);
+  return {
+    stderr: texts('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
+    widget_errors: texts('.jupyter-widgets-error-widget'),
+    plain: texts('.jp-OutputArea-output[data-mime-type="text/plain"]'),
+    outputs_say_widget_error: [...document.querySelectorAll('.jp-OutputArea-output')]
+        .some(e => e.textContent.includes('Error displaying widget')),
+  };
+}
+"""
+
+# A widget that did not render shows its Python repr as text/plain instead.
+WIDGET_REPR = re.compile(r"^\s*(HTML|Label|VBox|HBox|Box|Image|Output|IntProgress|FloatProgress|"
+                         r"Button|RadioButtons|Dropdown|IntSlider|FloatSlider|Tab|Accordion)\(")
+EXECUTED = re.compile(r"^\[\d+\]:?$")
+
+
+def _snapshot(page: Any) -> dict[str, Any]:
+    return page.evaluate(SNAPSHOT_JS)
+
+
+def _screenshot(page: Any, path: Path) -> None:
+    """The whole notebook in one image: JupyterLab scrolls inside a fixed-size page, so
+    ``full_page`` alone shows one screenful; make the window as tall as the notebook first."""
+    height = page.evaluate("() => Math.max(0, ...[...document.querySelectorAll("
+                           "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')]"
+                           ".map(e => e.scrollHeight))")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": min(16_000, max(viewport["height"],
+                                                                                   height + 200))})
+    page.evaluate("() => new Promise(r => { document.querySelectorAll("
+                  "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+                  ".forEach(e => { e.scrollTop = 0; });"
+                  " requestAnimationFrame(() => requestAnimationFrame(r)); })")
+    page.screenshot(path=str(ARTIFACTS / f"{path.stem}.png"), full_page=True)
+    page.set_viewport_size(viewport)
+
+
+def _run_all_cells(page: Any) -> None:
+    """Run > Run All Cells, through the menu bar, as a learner does."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    # The Run menu's item is "runmenu:run-all" in JupyterLab 4 ("notebook:run-all-cells" earlier).
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"], '
+                 '.lm-Menu-item[data-command="notebook:run-all-cells"]').first.click(timeout=10_000)
+
+
+OPEN_JS = """
+async (path) => {
+  const panel = await window.jupyterapp.commands.execute('docmanager:open', {path});
+  await panel.context.ready;
+  await panel.sessionContext.ready;
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "path", PATHS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks yet"))],
+    ids=[p.stem for p in PATHS] or ["none"],
+)
+def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
+    started = time.monotonic()
+    page.evaluate(OPEN_JS, path.name)
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60_000)
+    page.locator("#jp-main-statusbar", has_text="Idle").wait_for(timeout=60_000)
+    opened = time.monotonic()
+
+    _run_all_cells(page)
+
+    # Done = the kernel is Idle, no cell is queued or running ([*]) and some have run, twice in
+    # a row. Meanwhile, sample every widget value to see which ones move.
+    seen: dict[str, set[str]] = defaultdict(set)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    quiet = 0
+    while True:
+        snap = _snapshot(page)
+        for key, value in snap["values"].items():
+            seen[key].add(value)
+        prompts = [p.strip() for p in snap["prompts"]]
+        running = [i for i, p in enumerate(prompts) if "*" in p]
+        executed = [i for i, p in enumerate(prompts) if EXECUTED.match(p)]
+        quiet = quiet + 1 if executed and not running and "Idle" in snap["status"] else 0
+        if quiet >= 2:
+            break
+        if time.monotonic() > deadline:
+            _screenshot(page, path)
+            pytest.fail(f"{path.name}: cells still at [*]: hang — after {RUN_TIMEOUT_S} s, code cells "
+                        f"{running} show [*]; status bar: {snap['status'][:60]!r}")
+        time.sleep(0.25)
+    ran = time.monotonic()
+
+    # Watch a little longer: a live view keeps moving (00's ticking counter does).
+    for _ in range(3):
+        time.sleep(0.5)
+        for key, value in _snapshot(page)["values"].items():
+            seen[key].add(value)
+    _screenshot(page, path)
+    print(f"{path.name}: opened in {opened - started:.1f} s, ran in {ran - opened:.1f} s, "
+          f"{len(seen)} widget values watched")
+
+    problems = page.evaluate(PROBLEMS_JS)
+    tracebacks = [t for t in problems["stderr"] if "Traceback" in t or "Error" in t.split("\n", 3)[0]]
+    assert not tracebacks, f"{path.name}: error output in the notebook:\n" + "\n---\n".join(
+        t[-1500:] for t in tracebacks)
+    not_run = [i for i, p in enumerate(prompts) if not EXECUTED.match(p)]
+    assert not not_run, f"{path.name}: Run All stopped before code cells {not_run} (prompts {prompts})"
+    assert not problems["widget_errors"] and not problems["outputs_say_widget_error"], (
+        f"{path.name}: 'Error displaying widget': {problems['widget_errors']}")
+    unrendered = [t[:120] for t in problems["plain"] if WIDGET_REPR.match(t)]
+    assert not unrendered, f"{path.name}: widgets shown as text, not rendered: {unrendered}"
+    moved = [key for key, values in seen.items() if len(values) > 1]
+    assert moved, (f"{path.name}: no live widget changed its value during the run and 1.5 s after "
+                   f"it ({len(seen)} widget values watched)")
