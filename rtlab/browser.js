@@ -75,13 +75,26 @@ export default {
       model.save_changes();
     }, 250);
     // Refine the clock offset every 2 s; the latencies above are recomputed with it.
+    let clockFailures = 0;
     const resync = setInterval(async () => {
       try {
         clock = await clockOffset(model, clock, 2);
         dirty = raw.length > 0;
-      } catch {} // the transport reports errors; a missed clock sample does no harm
+        clockFailures = 0;
+      } catch {
+        // One missed sample does no harm. Three in a row: the server (or its kernel) is
+        // gone, so stop asking instead of knocking on a closed port forever.
+        if (++clockFailures >= 3) {
+          stop();
+          say("stopped: the rtlab server is gone (kernel restarted or server stopped)");
+        }
+      }
     }, 2000);
     cleanups.push(() => clearInterval(sync), () => clearInterval(resync));
+    const stop = () => {
+      stopped = true;
+      cleanups.splice(0).forEach((f) => f());
+    };
 
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     const transports = {
@@ -149,6 +162,7 @@ export default {
         await transports[transport](url);
         if (transport.endsWith("polling")) say("stopped");
       } catch (err) {
+        stop();
         say(
           "The browser cannot reach the rtlab server through jupyter-server-proxy " +
             `(${proxyUrl(model, "/clock")}): the browser client is off; the rest of the notebook works.`,
@@ -156,10 +170,7 @@ export default {
         );
       }
     })();
-    return () => {
-      stopped = true;
-      cleanups.forEach((f) => f());
-    };
+    return stop;
   },
 
   render({ model, el }) {
