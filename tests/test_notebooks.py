@@ -38,6 +38,17 @@ print(sorted(t.name for t in threading.enumerate()))
 print(len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') else -1)
 """
 
+# What rtlab holds after a pass: open file descriptors (sockets included) and the tasks on
+# its client loop. Measured after a short settle, so connections closing right now are gone.
+COUNT_RESOURCES = """
+import asyncio, os, time, rtlab.lab
+time.sleep(0.3)
+async def _tasks(): return len(asyncio.all_tasks())
+loop = rtlab.lab._client_loop
+print(len(os.listdir('/proc/self/fd')) if os.path.isdir('/proc/self/fd') else -1,
+      loop.run(_tasks()) - 1 if loop is not None and loop.alive else 0)
+"""
+
 
 class _CurrentEnvSpecs(KernelSpecManager):
     """The ipykernel of *this* interpreter, whatever ``python3`` kernelspecs are installed."""
@@ -59,18 +70,27 @@ def _run_all(client: NotebookClient, cells: list[nbformat.NotebookNode], label: 
             raise AssertionError(f"{label}: cell {index} failed:\n{cell.source}\n\n{exc}") from None
 
 
-def _threads(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, list[str], int]:
+def _probe(client: NotebookClient, nb: nbformat.NotebookNode, code: str) -> list[str]:
     # nbclient writes an executed cell back into the notebook at its index: give the probe
     # a slot of its own after the notebook's cells, never one of theirs.
-    probe = nbformat.v4.new_code_cell(COUNT_THREADS)
+    probe = nbformat.v4.new_code_cell(code)
     nb.cells.append(probe)
     try:
         client.execute_cell(probe, len(nb.cells) - 1, store_history=False)
     finally:
         nb.cells.pop()
     text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
-    count, names, os_threads = text.strip().splitlines()[-3:]
+    return text.strip().splitlines()
+
+
+def _threads(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, list[str], int]:
+    count, names, os_threads = _probe(client, nb, COUNT_THREADS)[-3:]
     return int(count), ast.literal_eval(names), int(os_threads)
+
+
+def _resources(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, int]:
+    fds, tasks = _probe(client, nb, COUNT_RESOURCES)[-1].split()
+    return int(fds), int(tasks)
 
 
 @pytest.mark.notebooks
@@ -89,15 +109,22 @@ def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
         with client.setup_kernel(cwd=str(NOTEBOOKS)):
             _run_all(client, cells, "first run")
             first, first_names, first_os = _threads(client, nb)
+            first_fds, first_tasks = _resources(client, nb)
             _run_all(client, cells, "second run (same kernel)")
             second, second_names, second_os = _threads(client, nb)
+            second_fds, second_tasks = _resources(client, nb)
     finally:
         if client.kc is not None:
             client.kc.stop_channels()
         if km.has_kernel:
             km.shutdown_kernel(now=True)
-    print(f"{path.name}: threads {first} -> {second} (OS threads {first_os} -> {second_os}); "
+    print(f"{path.name}: threads {first} -> {second} (OS threads {first_os} -> {second_os}), "
+          f"fds {first_fds} -> {second_fds}, client-loop tasks {first_tasks} -> {second_tasks}; "
           f"python {sys.version.split()[0]}")
+    assert second_fds <= first_fds, (
+        f"{path.name} leaks file descriptors (sockets) on a re-run: {first_fds} -> {second_fds}")
+    assert second_tasks <= first_tasks, (
+        f"{path.name} leaks tasks on rtlab's client loop on a re-run: {first_tasks} -> {second_tasks}")
     assert second <= first, (
         f"{path.name} leaks threads on a re-run: {first} after the first run, {second} after the "
         f"second.\nfirst:  {first_names}\nsecond: {second_names}")
