@@ -78,3 +78,14 @@ def short_polling_server(start_server: Callable[..., Server]) -> Server:
 def websocket_server(start_server: Callable[..., Server]) -> Server:
     return start_server(websocket.Server)
 
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread for as long as
+    its session-wide browser is open; any later test that calls ``asyncio.run`` would fail
+    with "cannot be called from a running event loop". Last, they also fail last: the fast
+    tests report first.
+    """
+    items.sort(key=lambda item: "browser" in item.keywords)
