@@ -32,6 +32,7 @@ from . import lab
 from .hub import Hub
 
 LOOPBACK = "127.0.0.1"
+MAX_CLIENT_NAMES = 10_000  # per-client byte counts kept apart; the rest are summed as "(others)"
 
 
 class _QuietAboutBadRequests(logging.Filter):
@@ -51,7 +52,7 @@ HTTP_LOG = logging.getLogger("rtlab.http")  # what aiohttp logs about our server
 HTTP_LOG.addFilter(_QuietAboutBadRequests())
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity, so the open ones can live in a set
 class ConnectionStats:
     """Bytes that crossed one TCP connection, as the server's socket saw them."""
 
@@ -155,6 +156,7 @@ class Server:
         replay: int = 10_000,
         queue_size: int = 1_000,
         max_request_bytes: int = 64 * 1024,
+        max_connections: int = 16_384,
     ) -> None:
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -169,11 +171,15 @@ class Server:
         self.replay = replay
         self.queue_size = queue_size
         self.max_request_bytes = max_request_bytes
+        # On loopback every client is 127.0.0.1, so a per-address limit would mean nothing:
+        # the limit is per server. Each connection is a file descriptor, and a process may
+        # hold only so many (20,000 here): past the limit a request gets 503, not a crash.
+        self.max_connections = max_connections
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
-        self._connections: list[ConnectionStats] = []
+        self._connections: set[ConnectionStats] = set()
         self._closed_totals = ConnectionStats(open=False)
         self._closed_by_client: dict[str, list[int]] = {}
         self._conn_total = 0
@@ -225,6 +231,11 @@ class Server:
     @web.middleware
     async def _track_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self._requests += 1
+        if len(self._connections) > self.max_connections:
+            raise web.HTTPServiceUnavailable(
+                text=f"too many connections: {len(self._connections)} open, this server allows "
+                f"{self.max_connections} (max_connections=); close some clients and retry\n",
+                headers={"Connection": "close", "Retry-After": "1"})
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             # Refuse a big body before anything reads it: memory stays bounded whatever is sent.
             raise web.HTTPRequestEntityTooLarge(self.max_request_bytes, request.content_length)
@@ -362,19 +373,19 @@ class Server:
     # -- statistics ---------------------------------------------------------------------------
     def _connection_opened(self, stats: ConnectionStats) -> None:
         self._conn_total += 1
-        self._connections.append(stats)
+        self._connections.add(stats)
 
     def _connection_closed(self, stats: ConnectionStats) -> None:
         stats.open = False
-        try:
-            self._connections.remove(stats)
-        except ValueError:
-            pass
+        self._connections.discard(stats)
         # Fold closed connections into totals so memory does not grow with their number.
         self._closed_totals.bytes_in += stats.bytes_in
         self._closed_totals.bytes_out += stats.bytes_out
         if stats.client:
-            totals = self._closed_by_client.setdefault(stats.client, [0, 0])
+            # Client names come from the query string: bound how many are kept apart.
+            name = stats.client if (stats.client in self._closed_by_client
+                                    or len(self._closed_by_client) < MAX_CLIENT_NAMES) else "(others)"
+            totals = self._closed_by_client.setdefault(name, [0, 0])
             totals[0] += stats.bytes_in
             totals[1] += stats.bytes_out
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from rtlab_support import TIMEOUT
+from rtlab_support import TIMEOUT, wait_until
 
 from rtlab import long_polling, short_polling, sse, websocket
 from rtlab.server import Server
@@ -268,3 +268,25 @@ def test_bad_input_gets_a_clear_answer_and_the_server_carries_on(case, servers, 
 def test_the_table_covers_every_server_with_at_least_twenty_cases():
     assert len(CASES) >= 20
     assert {c.server for c in CASES} == {"short-polling", "long-polling", "sse", "websocket"}
+
+
+@pytest.mark.parametrize("transport", ["short-polling", "sse"])
+def test_too_many_connections_get_503_and_the_server_recovers(transport):
+    """Past ``max_connections`` a request is refused with 503 and a message, not a crash."""
+    module = {"short-polling": short_polling, "sse": sse}[transport]
+    server = module.Server(name=f"bad-input-full-{transport}", max_connections=3).start()
+    request = http(f"GET {server.path}?since=0 HTTP/1.1")
+    try:
+        held = [connect(server) for _ in range(3)]  # three idle connections fill the server
+        try:
+            wait_until(lambda: server.stats().connections_open == 3, what="3 connections open")
+            status, text = http_exchange(server, request)
+            assert status == 503, text
+            assert "too many connections" in text and "max_connections" in text
+        finally:
+            for sock in held:
+                sock.close()
+        wait_until(lambda: server.stats().connections_open == 0, what="all closed")
+        still_serves(server)
+    finally:
+        server.stop()
