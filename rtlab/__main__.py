@@ -30,7 +30,10 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(json.dumps({"transport": server.transport, "url": server.url, "port": server.port,
+    # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
+    # library expect), http:// for the three others.
+    url = server.url.replace("http://", "ws://", 1) if server.transport == "websocket" else server.url
+    print(json.dumps({"transport": server.transport, "url": url, "port": server.port,
                       "rate": args.rate, "scenario": args.scenario}), flush=True)
     try:
         while not stop.wait(0.5):

@@ -107,7 +107,7 @@ def test_serve_prints_its_url_serves_events_and_exits_on_sigterm(serving):
     transport = serving.process.args[4]
     assert serving.info["transport"] == transport
     url = serving.info["url"]
-    assert url.startswith("http://127.0.0.1:")
+    assert url.startswith("ws://127.0.0.1:" if transport == "websocket" else "http://127.0.0.1:")
     assert url.endswith(str(serving.info["port"]) + {"sse": "/events", "websocket": "/ws",
                                                       "long-polling": "/poll",
                                                       "short-polling": "/state"}[transport])
