@@ -163,10 +163,15 @@ export default {
         if (transport.endsWith("polling")) say("stopped");
       } catch (err) {
         stop();
+        // 404: the Jupyter server has no /proxy/ route at all. Anything else: the proxy is
+        // there but could not reach the rtlab server (stopped, or the kernel is elsewhere).
+        const why = String(err).includes("HTTP 404")
+          ? "jupyter-server-proxy is missing or turned off on this Jupyter server"
+          : "jupyter-server-proxy could not reach it";
         say(
-          "The browser cannot reach the rtlab server through jupyter-server-proxy " +
-            `(${proxyUrl(model, "/clock")}): the browser client is off; the rest of the notebook works.`,
-          String(err),
+          `The browser cannot reach the rtlab server (${why}), so this browser client is off; ` +
+            "the rest of the notebook works.",
+          err.message ?? String(err),
         );
       }
     })();
@@ -181,11 +186,14 @@ export default {
     const show = () => {
       const sorted = [...model.get("latencies_ms")].sort((a, b) => a - b);
       const p50 = sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+      // Failed before the first event: the status sentence alone, no row of zeros around it.
+      const failed = model.get("error") && !model.get("received");
       line.textContent =
-        `browser ${model.get("transport")}: ${model.get("status")} · received ${model.get("received")}` +
-        ` · last ${model.get("last_event") || "–"}` +
-        ` · p50 latency ${p50 === null ? "–" : p50.toFixed(1) + " ms"}` +
-        ` (clock ±${(model.get("clock_rtt_ms") / 2).toFixed(1)} ms)` +
+        `browser ${model.get("transport")}: ${model.get("status")}` +
+        (failed ? "" : ` · received ${model.get("received")}` +
+          ` · last ${model.get("last_event") || "–"}` +
+          ` · p50 latency ${p50 === null ? "–" : p50.toFixed(1) + " ms"}` +
+          ` (clock ±${(model.get("clock_rtt_ms") / 2).toFixed(1)} ms)`) +
         (model.get("error") ? ` · ${model.get("error")}` : "");
       // The same numbers, machine-readable, for tests/browser/test_browser_clients.py.
       line.dataset.transport = model.get("transport");

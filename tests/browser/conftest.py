@@ -24,7 +24,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,13 @@ class Lab:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
-def jupyterlab(browser_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("jupyterlab")
+@contextmanager
+def running_jupyterlab(home: Path, root_dir: Path, log: Path, *options: str) -> Iterator[Lab]:
+    """A JupyterLab serving ``root_dir``, its config in ``home``, its output in ``log``.
+
+    ``options`` are extra command-line options (another test module turns an extension
+    off this way). Shut down, and ``home`` removed, when the ``with`` block ends.
+    """
     env = dict(os.environ)
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
@@ -113,17 +118,16 @@ def jupyterlab(browser_tools: None, tmp_path_factory: pytest.TempPathFactory) ->
         file.write_text(json.dumps(values))
 
     port, token = _free_port(), secrets.token_hex(16)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "jupyterlab.log"
+    log.parent.mkdir(exist_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
              "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOKS}",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
              # window.jupyterapp: open and close notebooks through JupyterLab's own commands
              # instead of reloading the whole page per notebook (6-7 s each on 2 cores).
-             "--LabApp.expose_app_in_browser=True"],
-            cwd=NOTEBOOKS, env=env, stdout=out, stderr=subprocess.STDOUT)
+             "--LabApp.expose_app_in_browser=True", *options],
+            cwd=root_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
     lab = Lab(f"http://127.0.0.1:{port}/", token, process, log)
     try:
         deadline = time.monotonic() + 60
@@ -141,6 +145,21 @@ def jupyterlab(browser_tools: None, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         _stop(lab)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(browser_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The JupyterLab of the browser tests: it serves notebooks/, with jupyter-server-proxy."""
+    with running_jupyterlab(tmp_path_factory.mktemp("jupyterlab"), NOTEBOOKS,
+                            ARTIFACTS / "jupyterlab.log") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def start_jupyterlab(browser_tools: None) -> Callable[..., AbstractContextManager[Lab]]:
+    """``with start_jupyterlab(home, root_dir, log, *options) as lab:``, for a module that
+    needs a JupyterLab of its own (test_browser_without_proxy.py runs one without the proxy)."""
+    return running_jupyterlab
 
 
 def _stop(lab: Lab) -> None:
