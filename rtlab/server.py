@@ -283,6 +283,11 @@ class Server:
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.hub is not None:
+            # aiohttp keeps a cache (lru_cache, 1,024 entries) keyed on request handlers, so a
+            # stopped server object can outlive its last use; its replay buffer need not.
+            self.hub.buffer.clear()
+            self.hub.state.clear()
 
     # -- faults, on purpose ------------------------------------------------------------------
     def crash(self) -> int:

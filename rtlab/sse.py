@@ -245,8 +245,11 @@ class SSEServer(BaseServer):
                     elif event.seq > last:
                         await response.write(self.encoded(event))
                         last = event.seq
-            except (StopAsyncIteration, ConnectionResetError):
-                pass  # server stopping, or the client went away
+            except (StopAsyncIteration, ConnectionError):
+                # Server stopping, or the client went away. ConnectionError, not only
+                # ConnectionResetError: a write waiting on a full socket (a slow client)
+                # gets aiohttp's plain ConnectionError("Connection lost") when it hangs up.
+                pass
             except SubscriberOverflow as exc:
                 # Policy: a client that fell too far behind is cut off. It reconnects with
                 # Last-Event-ID and resumes from the replay buffer, losing nothing.

@@ -160,3 +160,26 @@ async def asyncio_sleep0():
     import asyncio
 
     await asyncio.sleep(0)
+
+
+def test_a_stopped_server_keeps_no_events_in_memory():
+    # aiohttp caches request handlers, so a stopped server object may live on; its replay
+    # buffer must not (a notebook that restarts servers all afternoon would grow otherwise).
+    import gc
+
+    from rtlab.hub import Event
+    from rtlab.sse import SSEServer
+
+    server = SSEServer(name="test-stopped-memory").start()
+    for i in range(500):
+        server.publish("stopped-memory", i)
+    server.call(_noop())  # the publishes above ran on the server loop before this
+    assert server.hub is not None and len(server.hub.buffer) == 500
+    server.stop()
+    gc.collect()
+    assert len(server.hub.buffer) == 0
+    assert not [o for o in gc.get_objects() if isinstance(o, Event) and o.type == "stopped-memory"]
+
+
+async def _noop() -> None:
+    return None
