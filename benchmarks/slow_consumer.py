@@ -168,9 +168,9 @@ def cap_server_send_buffer(server: Server, consumers: list[SlowConsumer], sndbuf
 
     Linux grows a socket's send buffer on its own (``net.ipv4.tcp_wmem``, up to 4 MB):
     on loopback the server's kernel took ~3.3 MB for each slow consumer before asyncio
-    ever saw back-pressure, 15 s of a 220 kB/s feed. A fixed ``SO_SNDBUF`` (as nginx's
-    ``listen ... sndbuf=``) turns that growth off, so the hub's policy is reached within
-    a short run. The fast clients' connections are left alone, in run A and in run B.
+    ever saw back-pressure, 15 s of a 220 kB/s feed. rtlab servers now fix ``SO_SNDBUF``
+    themselves (``socket_send_buffer=``, 256 KiB, as nginx's ``listen ... sndbuf=``);
+    this override tries other sizes on the slow connections only.
     """
     slow_peers = {consumer.address for consumer in consumers}
 
@@ -363,9 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue-size", type=int, default=1000,
                         help="the servers' queue_size: events a subscriber may fall behind (1000, "
                         "rtlab's default)")
-    parser.add_argument("--server-sndbuf", type=int, default=65536,
-                        help="SO_SNDBUF of the server's end of each slow connection (65536); 0 "
-                        "leaves Linux's autotuning on (then back-pressure needs ~20 s of feed)")
+    parser.add_argument("--server-sndbuf", type=int, default=0,
+                        help="override SO_SNDBUF of the server's end of each slow connection; "
+                        "0 (default) keeps the server's own socket_send_buffer (256 KiB)")
     parser.add_argument("--repeat", type=int, default=1, help="A/B rounds; verdicts from medians (1)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = parser.parse_args(argv)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -115,6 +116,13 @@ class _CountingProtocol(asyncio.Protocol):
         self._server._connection_opened(self.stats)
         self._transport = transport
         self._server._transports.add(transport)  # so a crash can cut it
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self._server.socket_send_buffer:
+            # Linux grows a socket's send buffer by itself, up to ~4 MB: megabytes of events
+            # queued in the kernel for a client that does not read, out of the hub's reach.
+            # A fixed buffer keeps that bounded, and a slow client is noticed (and dropped
+            # by the hub's policy) in seconds instead of minutes.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._server.socket_send_buffer)
         self._inner.connection_made(_CountingTransport(transport, self.stats))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
@@ -157,6 +165,7 @@ class Server:
         queue_size: int = 1_000,
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
+        socket_send_buffer: int = 256 * 1024,
     ) -> None:
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -175,6 +184,7 @@ class Server:
         # the limit is per server. Each connection is a file descriptor, and a process may
         # hold only so many (20,000 here): past the limit a request gets 503, not a crash.
         self.max_connections = max_connections
+        self.socket_send_buffer = socket_send_buffer  # bytes; 0 leaves the kernel's autotuning
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
