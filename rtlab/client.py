@@ -100,6 +100,11 @@ class Client:
         trace.on_connection_create_end.append(on_create)
         return trace
 
+    def reset(self) -> None:
+        """The server's stream is not the one our cursor came from: start over from seq 1."""
+        self.last_seq = 0
+        self.recorder.resets += 1
+
     @staticmethod
     def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
         """Exponential backoff with jitter: how long to wait before reconnect number ``attempt``."""

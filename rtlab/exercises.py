@@ -250,6 +250,12 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
                 raise not_yet(f"the server answered {status} to since={cursor!r}: {body}",
                               "next_cursor must return a non-negative int")
             answers += 1
+            if "reset" in body:
+                raise not_yet(
+                    f"you polled with since={cursor}, but the newest change on the server was "
+                    f"{body['reset']['latest']}: a cursor ahead of the stream can only come from "
+                    "another stream, so the server answered \"reset\" (start over from 1).",
+                    "the cursor is the seq of the last event you received, never more")
             got = [e["seq"] for e in body["events"]]
             last = seen[-1] if seen else 0
             if got and got[0] <= last:

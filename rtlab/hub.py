@@ -196,6 +196,18 @@ class Hub:
         stop = len(self.buffer) if limit is None else min(len(self.buffer), start + limit)
         return [self.buffer[i] for i in range(start, stop)]
 
+    def reset_note(self, since: int) -> dict[str, int] | None:
+        """If ``since`` is *ahead* of this stream, the note telling the client so; else ``None``.
+
+        A cursor can only be ahead when it came from another stream: the server was replaced,
+        or restarted without keeping its log, and numbers from 1 again. Waiting for seq
+        ``since + 1`` would silently skip the new stream's first events, so the transports
+        say "reset" and start the client over from seq 1 instead.
+        """
+        if since > self.latest_seq:
+            return {"cursor": since, "latest": self.latest_seq}
+        return None
+
     async def wait_after(self, since: int, timeout: float) -> bool:
         """Wait until an event newer than ``since`` exists. ``False`` if ``timeout`` passed first.
 

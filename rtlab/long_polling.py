@@ -77,14 +77,18 @@ class LongPollingServer(BaseServer):
                 text="long polling needs a cursor: add ?since=N, the seq of the last event you "
                 "saw (?since=0 to start from the beginning)\n")
         hold = self._parse_hold(request)
-        self.waiting += 1
-        try:
-            has_news = await hub.wait_after(since, hold)
-        finally:
-            self.waiting -= 1
-        if not has_news or hub.closed:
-            return web.Response(status=204)
-        body: dict[str, Any] = {"seq": hub.latest_seq}
+        body: dict[str, Any] = {}
+        if reset := hub.reset_note(since):
+            body["reset"], since = reset, 0  # a cursor from another stream: answer at once
+        else:
+            self.waiting += 1
+            try:
+                has_news = await hub.wait_after(since, hold)
+            finally:
+                self.waiting -= 1
+            if not has_news or hub.closed:
+                return web.Response(status=204)
+        body["seq"] = hub.latest_seq
         try:
             events = hub.after(since, limit)
         except Gap as gap:  # the client was away longer than the replay buffer reaches
@@ -149,6 +153,8 @@ class LongPollingClient(BaseClient):
                     attempt += 1
                     continue
                 recv_ns = time.monotonic_ns()
+                if "reset" in body:
+                    self.reset()
                 if "gap" in body:
                     gap = body["gap"]
                     self.recorder.missed += gap["last_missing"] - gap["first_missing"] + 1

@@ -81,6 +81,7 @@ class Recorder:
     reconnects: int = 0  # times the client had to connect again after losing the connection
     duplicates: int = 0  # events received twice (skipped)
     missed: int = 0  # events known to be lost: a gap the server announced, or a jump in seq
+    resets: int = 0  # times the server said "your cursor is from another stream": start over at 1
     errors: list[str] = field(default_factory=list)
     max_records: int = 1_000_000  # a bound, so a forgotten client cannot eat the machine
 
@@ -118,5 +119,5 @@ class Recorder:
         return {
             "events": self.count, "requests": self.requests, "empty": self.empty,
             "connections": self.connections, "reconnects": self.reconnects,
-            "duplicates": self.duplicates, "missed": self.missed,
+            "duplicates": self.duplicates, "missed": self.missed, "resets": self.resets,
         }

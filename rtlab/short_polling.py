@@ -69,6 +69,8 @@ class ShortPollingServer(BaseServer):
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
         body: dict[str, Any] = {"seq": hub.latest_seq, "state": hub.state}
+        if since is not None and (reset := hub.reset_note(since)):
+            body["reset"], since = reset, 0  # a cursor from another stream: start over
         if since is not None:
             try:
                 body["events"] = [e.to_dict() for e in hub.after(since, MAX_EVENTS_PER_RESPONSE)]
@@ -124,6 +126,8 @@ class ShortPollingClient(BaseClient):
             return 0
         recv_ns = time.monotonic_ns()
         self.state = body.get("state", {})
+        if "reset" in body:
+            self.reset()
         if "gap" in body:
             self.recorder.missed += body["gap"]["last_missing"] - body["gap"]["first_missing"] + 1
             # Acknowledge the gap, so the jump it leaves is not counted as missed a second time.

@@ -225,6 +225,11 @@ class SSEServer(BaseServer):
             self._open_streams.add(stream)
             try:
                 await response.write(encode_comment("rtlab sse") + f"retry: {self.retry_ms}\n\n".encode())
+                if reset := hub.reset_note(since):
+                    # A Last-Event-ID from another stream. "id: 0" also resets a browser's
+                    # EventSource.lastEventId, so its next reconnect starts from here.
+                    await response.write(encode_event(json.dumps(reset), event="reset", id=0))
+                    since = 0
                 last = since
                 try:
                     backlog = hub.after(since)
@@ -328,6 +333,9 @@ class SSEClient(BaseClient):
         return True
 
     def _message(self, message: SSEMessage, recv_ns: int) -> None:
+        if message.event == "reset":
+            self.reset()
+            return
         if message.event == "gap":
             gap = json.loads(message.data)
             self.recorder.missed += gap["last_missing"] - gap["first_missing"] + 1

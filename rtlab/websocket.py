@@ -150,8 +150,11 @@ class WebSocketServer(BaseServer):
     async def _push(self, ws: web.WebSocketResponse, subscription: Any, since: int) -> None:
         hub = self.hub
         assert hub is not None
-        last = since
         try:
+            if reset := hub.reset_note(since):  # a cursor from another stream: start over
+                await ws.send_str(json.dumps({"type": "reset", **reset}))
+                since = 0
+            last = since
             try:
                 backlog = hub.after(since)
             except Gap as gap:
@@ -262,6 +265,8 @@ class WebSocketClient(BaseClient):
             message = json.loads(msg.data)
             if "seq" in message and "sent_ns" in message:
                 self.received(Event.from_dict(message), recv_ns)
+            elif message.get("type") == "reset":
+                self.reset()
             elif message.get("type") == "gap":
                 self.recorder.missed += message["last_missing"] - message["first_missing"] + 1
                 self.last_seq = max(self.last_seq, message["last_missing"])

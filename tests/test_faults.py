@@ -139,3 +139,27 @@ def test_nothing_turns_the_jupyter_token_off():
             match = TOKEN_OFF.search(text)
             assert match is None, f"{path.relative_to(ROOT)} turns Jupyter's token off: {match[0]!r}"
     assert checked
+
+
+@pytest.mark.parametrize("name", list(TRANSPORTS))
+def test_a_new_server_on_the_same_port_tells_clients_to_start_over(name, start_server, start_client):
+    """A *new* server numbers from 1 again. A client whose cursor came from the old stream is
+    told so ("reset") and starts over, instead of silently waiting for seqs it has seen."""
+    server_cls, server_options, client_cls, client_options = TRANSPORTS[name]
+    old = start_server(server_cls, **server_options)
+    client = start_client(client_cls, old.url, **client_options)
+    if name in ("sse", "websocket"):  # push clients must be connected before the first event
+        wait_until(lambda: server_call(old, lambda: old.hub.subscriber_count) == 1,
+                   what="the client to connect")
+    publish_and_wait(old, 5)
+    wait_seq(client, 5)
+    port = old.port
+    old.stop()
+
+    new = start_server(server_cls, port=port, **server_options)  # same port, fresh hub
+    wait_until(lambda: client.recorder.resets == 1, what="the client to be told to start over")
+    publish_and_wait(new, 3)
+    wait_seq(client, 3)
+    recorder = client.recorder
+    assert recorder.seqs == [1, 2, 3, 4, 5, 1, 2, 3], f"{name}: {recorder.counters()}"
+    assert recorder.resets == 1 and recorder.duplicates == 0 and recorder.missed == 0

@@ -298,14 +298,16 @@ def test_client_reconnects_with_last_event_id_after_server_restart(start_server,
     first.stop()
 
     # A new server on the same port. Its hub starts again at seq 1: the client's
-    # Last-Event-ID (3) is "from the future" to it, so it sends only seq > 3.
+    # Last-Event-ID (3) is "from the future" to it, so it says "event: reset" and the
+    # client starts over from seq 1 instead of silently skipping the new 1..3.
     second = start_server(RecordingSSEServer, port=port, retry_ms=50, keepalive=0.1)
     wait_until(lambda: second.last_event_ids, what="the client to reconnect")
     assert second.last_event_ids[0] == "3"
     assert client.recorder.reconnects >= 1
+    wait_until(lambda: client.recorder.resets == 1, what="the reset to arrive")
     publish_and_wait(second, 5)
     wait_seq(client, 5)
-    assert client.recorder.seqs == [1, 2, 3, 4, 5]
+    assert client.recorder.seqs == [1, 2, 3, 1, 2, 3, 4, 5]
 
 
 def test_client_stops_for_good_on_a_non_stream_response(start_server, start_client):

@@ -228,17 +228,18 @@ def test_client_reconnects_after_server_restart_and_resumes_from_its_cursor(star
     port = first.port
     first.stop()  # closes with 1001 "going away": the client reconnects with backoff
 
-    # What is guaranteed: the client comes back to the same port asking for ?since=3,
-    # its cursor. The new server's hub starts again at seq 1, so its events 1..3 are
-    # not sent (they are "before" the cursor); from seq 4 on they arrive.
+    # The client comes back to the same port asking for ?since=3, its cursor. The new
+    # server's hub starts again at seq 1, so the cursor is from another stream: the server
+    # sends {"type": "reset"} and the client starts over from seq 1, skipping nothing.
     second = start_server(RecordingWebSocketServer, port=port)
     wait_until(lambda: second.since_seen, what="the client to reconnect")
     assert second.since_seen[0] == "3"
     assert client.recorder.reconnects >= 1
     wait_until(lambda: server_subscribers(second) == 1, what="the client to subscribe")
+    wait_until(lambda: client.recorder.resets == 1, what="the reset to arrive")
     publish_and_wait(second, 5)
     wait_seq(client, 5)
-    assert client.recorder.seqs == [1, 2, 3, 4, 5]
+    assert client.recorder.seqs == [1, 2, 3, 1, 2, 3, 4, 5]
     assert client.recorder.duplicates == 0
 
 
