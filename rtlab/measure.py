@@ -100,19 +100,28 @@ class Recorder:
     def count(self) -> int:
         return len(self.seqs)
 
-    def latencies_ms(self) -> list[float]:
-        """Each event's latency, publish to receipt, in milliseconds."""
-        return [(r - s) / 1e6 for s, r in zip(self.sent_ns, self.recv_ns, strict=True)]
+    def latencies_ms(self, last: int | None = None) -> list[float]:
+        """Each event's latency, publish to receipt, in milliseconds (only the ``last`` N if given).
+
+        Live views ask for the last few hundred a few times a second: only those are computed.
+        """
+        # recv_ns is appended last: its length counts the complete records, even while the
+        # client loop is appending the next one from its own thread.
+        end = len(self.recv_ns)
+        start = 0 if last is None else max(0, end - last)
+        return [(r - s) / 1e6
+                for s, r in zip(self.sent_ns[start:end], self.recv_ns[start:end], strict=True)]
 
     def summary(self) -> Summary:
         return summarize(self.latencies_ms())
 
     def rows(self) -> list[dict[str, Any]]:
         """The plain record format plots and tables consume: one dict per event received."""
+        end = len(self.recv_ns)  # complete records only (see latencies_ms)
         return [
             {"transport": self.transport, "client": self.name, "seq": q, "sent_ns": s,
              "recv_ns": r, "latency_ms": (r - s) / 1e6}
-            for q, s, r in zip(self.seqs, self.sent_ns, self.recv_ns, strict=True)
+            for q, s, r in zip(self.seqs[:end], self.sent_ns[:end], self.recv_ns[:end], strict=True)
         ]
 
     def counters(self) -> dict[str, int]:

@@ -196,6 +196,7 @@ class Server:
         self._requests = 0
         self._handlers: set[asyncio.Task[Any]] = set()
         self._transports: set[asyncio.BaseTransport] = set()  # every open TCP connection
+        self._latest_wire: tuple[Any, Any] = (None, None)  # (event, its wire form), see wire_form
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Server:
@@ -264,6 +265,17 @@ class Server:
 
     def setup_routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    def encode(self, event: Any) -> Any:
+        """An event as this transport puts it on the wire (a push transport overrides it)."""
+        raise NotImplementedError
+
+    def wire_form(self, event: Any) -> Any:
+        """``encode(event)``, computed once per event: every connection sends the same bytes
+        in turn, so a broadcast to 1,000 clients encodes once, not 1,000 times."""
+        if self._latest_wire[0] is not event:
+            self._latest_wire = (event, self.encode(event))
+        return self._latest_wire[1]
 
     async def handle_clock(self, request: web.Request) -> web.Response:
         """``GET /clock``: this machine's monotonic clock (what ``sent_ns`` is stamped with) and

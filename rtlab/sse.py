@@ -180,16 +180,12 @@ class SSEServer(BaseServer):
         self._open_streams: set[tuple[Any, Any]] = set()  # (transport, subscription) of each stream
         # (Last-Event-ID, events replayed) of each resumed stream, newest last: what a reconnect asked for
         self.resumes: deque[tuple[int, int]] = deque(maxlen=100)
-        self._encoded: tuple[Event | None, bytes] = (None, b"")  # the latest event, encoded once
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_stream)
 
-    def encoded(self, event: Event) -> bytes:
-        """``event_bytes(event)``, computed once per event: every stream writes the same bytes in turn."""
-        if self._encoded[0] is not event:
-            self._encoded = (event, self.event_bytes(event))
-        return self._encoded[1]
+    def encode(self, event: Event) -> bytes:
+        return self.event_bytes(event)
 
     @staticmethod
     def event_bytes(event: Event) -> bytes:
@@ -248,7 +244,7 @@ class SSEServer(BaseServer):
                     if event is None:
                         await response.write(encode_comment())
                     elif event.seq > last:
-                        await response.write(self.encoded(event))
+                        await response.write(self.wire_form(event))
                         last = event.seq
             except (StopAsyncIteration, ConnectionError):
                 # Server stopping, or the client went away. ConnectionError, not only

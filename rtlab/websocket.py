@@ -102,13 +102,9 @@ class WebSocketServer(BaseServer):
         self.on_message = on_message
         self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by client name
         self.messages_received = 0
-        self._encoded: tuple[Event | None, str] = (None, "")  # the latest event, encoded once
 
-    def encoded(self, event: Event) -> str:
-        """``event.to_json()``, computed once per event: every connection sends the same text in turn."""
-        if self._encoded[0] is not event:
-            self._encoded = (event, event.to_json())
-        return self._encoded[1]
+    def encode(self, event: Event) -> str:
+        return event.to_json()
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_ws)
@@ -166,7 +162,7 @@ class WebSocketServer(BaseServer):
                 last = event.seq
             async for event in subscription:  # ends when the hub closes: the server is stopping
                 if event.seq > last:
-                    await ws.send_str(self.encoded(event))
+                    await ws.send_str(self.wire_form(event))
                     last = event.seq
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         except SubscriberOverflow as exc:

@@ -103,7 +103,7 @@ def counters(recorders: Recorder | Iterable[Recorder], server: Any = None, *,
     view = w.HTML(layout=w.Layout(min_width="260px"))
 
     def refresh() -> None:
-        s = summarize(x for r in recs for x in r.latencies_ms()[-500:])
+        s = summarize(x for r in recs for x in r.latencies_ms(last=500))
         rows = [
             ("events received", f"{sum(r.count for r in recs):,}"),
             ("requests", f"{sum(r.requests for r in recs):,}"),
@@ -426,7 +426,7 @@ class QuizView(w.VBox):
             parts.append(f"<b>{len(result['right'])}/{result['answered']} right</b> — {you}<br>"
                          f"leaderboard: {board}")
         rec = self.client.recorder
-        s = summarize(rec.latencies_ms()[-200:])
+        s = summarize(rec.latencies_ms(last=200))
         parts.append(f"<span style='color:#666'>events received {rec.count} · latency p50 "
                      f"{'–' if s.count == 0 else f'{s.p50:.3g} ms'} · connections {rec.connections}</span>")
         self.status.value = "<br>".join(parts)
@@ -484,7 +484,7 @@ class TokenStream(w.VBox):
         rec = self.client.recorder
         seconds = (self._last_ns - self._first_ns) / 1e9
         rate = f"{(len(self.parts) - 1) / seconds:.0f}/s" if seconds > 0 else "–"
-        s = summarize(rec.latencies_ms()[-500:])
+        s = summarize(rec.latencies_ms(last=500))
         cells = [("tokens", f"{len(self.parts)}"), ("rate", rate),
                  ("latency p50", "–" if s.count == 0 else f"{s.p50:.3g} ms"),
                  ("connections", f"{rec.connections}"), ("reconnects", f"{rec.reconnects}"),
@@ -526,7 +526,7 @@ class Race(w.VBox):
             for transport, recs in recorders.items():
                 received = sum(r.count for r in recs)
                 bars[transport].value = min(received, bars[transport].max)
-                s = summarize(x for r in recs for x in r.latencies_ms()[-200:])
+                s = summarize(x for r in recs for x in r.latencies_ms(last=200))
                 p50 = "–" if s.count == 0 else f"p50 {s.p50:.3g} ms"
                 labels[transport].value = f"&nbsp;{received}/{bars[transport].max} events, {p50}"
 
