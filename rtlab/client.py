@@ -54,7 +54,6 @@ class Client:
         self.recorder = recorder or Recorder(self.name, self.transport)
         self._task: asyncio.Task[None] | None = None
         self._loop_thread: lab.LoopThread | None = None
-        self._progress: asyncio.Event | None = None
 
     # -- what a subclass writes ---------------------------------------------------------
     async def run(self) -> None:
@@ -71,8 +70,6 @@ class Client:
             self.recorder.missed += event.seq - self.last_seq - 1
         self.last_seq = event.seq
         self.recorder.record(event.seq, event.sent_ns, recv_ns)
-        if self._progress is not None:
-            self._progress.set()
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -121,7 +118,6 @@ class Client:
         return self
 
     async def _spawn(self) -> asyncio.Task[None]:
-        self._progress = asyncio.Event()
         return asyncio.get_running_loop().create_task(self._main(), name=self.name)
 
     async def _main(self) -> None:
