@@ -212,16 +212,16 @@ def run_experiment(
 
 
 def _wait_until_connected(servers: dict[str, Server], clients: int, timeout: float = 10) -> None:
-    """Push transports must be subscribed before the first event, or they start late."""
+    """Every client is in before the first event: push clients subscribed (or they would
+    start late), pollers' first requests arrived (a parked long poll counts)."""
     deadline = time.monotonic() + timeout
     for name, server in servers.items():
-        if name not in ("sse", "websocket"):
-            continue
-        while time.monotonic() < deadline:
-            if server.call(_subscribers(server)) >= clients:
-                break
-            time.sleep(0.01)
-    time.sleep(0.05)  # pollers: let the first requests land
+        def ready(server: Server = server, push: bool = name in ("sse", "websocket")) -> bool:
+            if push:
+                return server.call(_subscribers(server)) >= clients
+            return server.stats().requests >= clients
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 async def _subscribers(server: Server) -> int:
