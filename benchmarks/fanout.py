@@ -57,9 +57,11 @@ import aiohttp
 import psutil
 from aiohttp import web
 
-from rtlab import lab, long_polling, short_polling, sse, websocket
+from rtlab import lab
 from rtlab.hub import Event
-from rtlab.server import LOOPBACK
+from rtlab.net import long_polling, short_polling, sse, websocket
+from rtlab.net.server import LOOPBACK
+from rtlab.wire.sse import encode_rtlab_event
 
 TARGET_RATIO = 1.2  # rtlab's p50 fan-out time may be at most this multiple of bare aiohttp's
 SEQ = re.compile(rb'"seq":(\d+)')  # both transports carry the event as JSON with its seq
@@ -164,7 +166,7 @@ class BareSSEServer(BareServer):
         return response
 
     async def broadcast(self, event: Event) -> None:
-        data = sse.SSEServer.event_bytes(event)  # what rtlab's SSE server sends
+        data = encode_rtlab_event(event)  # what rtlab's SSE server sends
         for response in list(self.connections):
             await response.write(data)
 

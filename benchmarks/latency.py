@@ -18,7 +18,7 @@ One run measures, one after the other on this machine:
   short polling gets its own feed rate, ``--poll-rate`` (97/s), which slides past the
   poll grid and samples every offset.
 
-Every stream is published the same way: :class:`rtlab.scenarios.Feed` on the client
+Every stream is published the same way: :class:`rtlab.lessons.feed.Feed` on the client
 loop stamps ``time.monotonic_ns()`` and hands the event to the server's loop with
 ``call_soon_threadsafe``; the client stamps its arrival. Latency = arrival - stamp.
 
@@ -46,13 +46,14 @@ from typing import Any
 
 import aiohttp
 
-from rtlab import lab, short_polling
-from rtlab.client import Client
-from rtlab.experiments import measure
+from rtlab import lab
 from rtlab.hub import Event
-from rtlab.measure import Summary
-from rtlab.scenarios import Feed
-from rtlab.server import LOOPBACK
+from rtlab.lessons.experiments import measure
+from rtlab.lessons.feed import Feed
+from rtlab.metrics import Summary
+from rtlab.net import short_polling
+from rtlab.net.client import Client
+from rtlab.net.server import LOOPBACK
 
 # transport -> the most its p50 may be, as a multiple of raw TCP's p50
 P50_TARGETS = {"websocket": 1.5, "sse": 2.0, "long-polling": 3.5}

@@ -40,8 +40,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from rtlab import lab, short_polling
-from rtlab.server import LOOPBACK
+from rtlab import lab
+from rtlab.net import short_polling
+from rtlab.net.server import LOOPBACK
 
 TARGET_RATIO = 0.8  # rtlab must answer at least this share of bare aiohttp's requests per second
 

@@ -54,10 +54,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from rtlab import lab
-from rtlab.experiments import connect, serve
-from rtlab.measure import summarize
-from rtlab.scenarios import Feed
-from rtlab.server import Server
+from rtlab.lessons.experiments import connect, serve
+from rtlab.lessons.feed import Feed
+from rtlab.metrics import summarize
+from rtlab.net.server import Server
 
 P99_TARGET = 2.0  # the fast clients' p99 with slow consumers, at most this × without
 TRANSPORTS = ("sse", "websocket")

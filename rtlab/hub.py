@@ -21,39 +21,32 @@ Memory is bounded everywhere a client could grow it:
   A slow client therefore costs at most ``queue_size`` events of memory and
   loses nothing as long as it comes back within ``replay`` events.
 
+**One resume rule.** Every transport answers a returning client the same way, through
+:meth:`Hub.resume`: first a *reset* if the cursor came from another stream, then a *gap* if
+some events are older than the replay buffer, then the *backlog* of events after the
+cursor. The transports only choose how to write these three down (an SSE ``event: reset``,
+a WebSocket ``{"type": "gap"}``, a ``"gap"`` field in a polling answer); the rule for the
+client's cursor on the other end is in :class:`rtlab.net.client.Client`. Cursors arrive
+as text (a query string, a header) and are read by one function, :func:`parse_cursor`.
+
 All methods must be called on the loop that owns the hub (the server's loop);
-:meth:`rtlab.server.Server.publish` is the thread-safe way in.
+:meth:`rtlab.net.server.Server.publish` is the thread-safe way in, and
+:meth:`rtlab.net.server.Server.read` the thread-safe way to look.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .wire.event import Event
 
-@dataclass(frozen=True)
-class Event:
-    """One event: its number in the stream, its type, a JSON payload, when it was published."""
-
-    seq: int
-    type: str
-    data: Any
-    sent_ns: int  # time.monotonic_ns() at publish: comparable across processes on one machine
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "type": self.type, "data": self.data, "sent_ns": self.sent_ns}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(int(d["seq"]), str(d["type"]), d.get("data"), int(d["sent_ns"]))
+__all__ = ["MAX_CURSOR_DIGITS", "Event", "Gap", "Hub", "Resume", "SubscriberOverflow",
+           "Subscription", "parse_cursor"]
 
 
 class Gap(Exception):
@@ -70,6 +63,65 @@ class Gap(Exception):
             f"events {self.first_missing}..{self.last_missing} are older than the replay "
             f"buffer (it starts at {oldest})"
         )
+
+
+    def note(self) -> dict[str, int]:
+        """The gap as every transport writes it down: ``{"first_missing": ..., "last_missing": ...}``."""
+        return {"first_missing": self.first_missing, "last_missing": self.last_missing}
+
+
+MAX_CURSOR_DIGITS = 18  # a seq fits in 63 bits; a 30-digit "cursor" is not one
+
+
+def parse_cursor(raw: str, what: str = "since") -> int:
+    """A cursor sent as text (``?since=12``, ``Last-Event-ID: 12``) as an int, or ``ValueError``.
+
+    The one place a cursor is validated: a non-negative integer of at most 18 digits, ASCII
+    only (``"١٢"`` is a digit to :meth:`str.isdigit` but not a seq). The message says what
+    a cursor is, so the 400 a server answers with teaches something.
+
+    Args:
+        raw: the text as it arrived.
+        what: how the client sent it, for the message (``"since"``, ``"Last-Event-ID"``).
+    """
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_CURSOR_DIGITS):
+        raise ValueError(
+            f"{what} must be a non-negative integer, the seq of the last event you saw "
+            f"(0 for everything); got {raw[:40]!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a client coming back with a cursor is owed, in the order a server sends it.
+
+    ``reset``: the cursor was *ahead* of this stream, so it came from another one; the client
+    must start over from seq 1 (see :meth:`Hub.reset_note`). ``gap``: events the replay
+    buffer no longer holds. ``events``: the backlog, oldest first. ``cursor`` is where the
+    backlog starts from after a reset (0) or as asked.
+    """
+
+    cursor: int
+    events: list[Event]
+    reset: dict[str, int] | None = None
+    gap: Gap | None = None
+
+    def notes(self) -> dict[str, Any]:
+        """The reset and gap as JSON fields, present only when there is news: what a polling
+        answer carries beside its ``events``, and what :meth:`rtlab.net.client.Client.take_notes` reads."""
+        notes: dict[str, Any] = {}
+        if self.reset is not None:
+            notes["reset"] = self.reset
+        if self.gap is not None:
+            notes["gap"] = self.gap.note()
+        return notes
+
+    @property
+    def last_seq(self) -> int:
+        """The seq a client's cursor reaches once it has taken all of this in."""
+        if self.events:
+            return self.events[-1].seq
+        return self.gap.last_missing if self.gap else self.cursor
 
 
 class SubscriberOverflow(Exception):
@@ -207,6 +259,21 @@ class Hub:
         if since > self.latest_seq:
             return {"cursor": since, "latest": self.latest_seq}
         return None
+
+    def resume(self, since: int, limit: int | None = None) -> Resume:
+        """Everything a client resuming from ``since`` must be told: reset, gap, backlog.
+
+        The one rule every transport follows (see the module docstring). A subscriber
+        should subscribe *before* calling this, so that no event falls between the backlog
+        and the live stream.
+        """
+        reset = self.reset_note(since)
+        if reset is not None:
+            since = 0
+        try:
+            return Resume(since, self.after(since, limit), reset)
+        except Gap as gap:
+            return Resume(since, self.after(self.oldest_seq - 1, limit), reset, gap)
 
     async def wait_after(self, since: int, timeout: float) -> bool:
         """Wait until an event newer than ``since`` exists. ``False`` if ``timeout`` passed first.

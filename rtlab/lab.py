@@ -18,8 +18,9 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
+import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -178,3 +179,34 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+# ---------------------------------------------------------------------------
+# Waiting for something real to happen, instead of guessing with sleep().
+
+POLL_S = 0.002  # how often a wait looks: short next to any latency the lab measures
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Block until ``condition()`` is true or ``timeout`` seconds passed; ``False`` on timeout.
+
+    For waiting on a real event — "every watcher is parked", "the client has seq 40" — rather
+    than sleeping for a guessed time. The one polling wait loop in rtlab: the clients'
+    ``wait_for``, the experiments and the exercises all wait through it.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
+async def wait_until_async(condition: Callable[[], object], timeout: float = 5.0) -> bool:
+    """``await`` twin of :func:`wait_until`: the calling loop keeps running while it waits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import rtlab
-from rtlab import long_polling, short_polling, sse, websocket
-from rtlab.client import Client
-from rtlab.server import Server
+from rtlab.net import long_polling, short_polling, sse, websocket
+from rtlab.net.client import Client
+from rtlab.net.server import Server
 
 _names = itertools.count(1)
 

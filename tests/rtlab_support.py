@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from rtlab.client import Client
-from rtlab.server import Server
+from rtlab.net.client import Client
+from rtlab.net.server import Server
 
 TIMEOUT = 20.0  # seconds to wait for anything that should take milliseconds
 
@@ -38,12 +38,8 @@ def wait_seq(client: Client, seq: int, timeout: float = TIMEOUT) -> None:
 
 
 def server_call(server: Server, fn: Callable[[], Any]) -> Any:
-    """Run a plain function on the server's loop (hub methods must run there)."""
-
-    async def call() -> Any:
-        return fn()
-
-    return server.call(call())
+    """Run a plain function on the server's loop (hub methods must run there): ``Server.read``."""
+    return server.read(lambda _: fn())
 
 
 def publish_and_wait(server: Server, count: int, type: str = "tick") -> None:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import pytest
 from rtlab_support import TIMEOUT, wait_until
 
-from rtlab import long_polling, short_polling, sse, websocket
-from rtlab.server import Server
+from rtlab.net import long_polling, probes, short_polling, sse, websocket
+from rtlab.net.server import Server
 
 MAX_MESSAGE = 4096  # the WebSocket server's max_message_bytes in this module
 
@@ -235,7 +235,7 @@ def still_serves(server: Server) -> None:
             code, text = ws_answer(sock)
             assert code == 0 and json.loads(text)["type"] == "echo"
     elif server.transport == "sse":
-        stream = sse.raw_stream(server.url, nbytes=8, seconds=TIMEOUT)
+        stream = probes.raw_stream(server.url, nbytes=8, seconds=TIMEOUT)
         assert stream.head.startswith(b"HTTP/1.1 200"), stream.head
     elif server.transport == "long-polling":
         assert http_exchange(server, http("GET /poll?since=0&hold=0 HTTP/1.1"))[0] == 204

@@ -14,8 +14,9 @@ import websockets.sync.client
 from rtlab_support import publish_and_wait
 from websockets.exceptions import InvalidStatus
 
-from rtlab import browser, long_polling, short_polling, sse, websocket
-from rtlab.server import Server
+from rtlab.lessons import browser
+from rtlab.net import long_polling, short_polling, sse, websocket
+from rtlab.net.server import Server
 
 SERVERS = [short_polling.Server, long_polling.Server, sse.Server, websocket.Server]
 PAGE = "http://127.0.0.1:8888"  # the origin of a Jupyter page, as the browser would report it
@@ -46,7 +47,7 @@ def test_proxy_url(base_url: str, expected: str) -> None:
 def test_the_javascript_ships_with_the_package() -> None:
     js = Path(browser.__file__).with_name("browser.js")
     assert js.is_file() and "export default" in js.read_text()
-    assert "*.js" in (Path(browser.__file__).parents[1] / "pyproject.toml").read_text()
+    assert "*.js" in (Path(browser.__file__).parents[2] / "pyproject.toml").read_text()
 
 
 @pytest.mark.parametrize("cls", SERVERS, ids=lambda c: c.transport)

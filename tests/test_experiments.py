@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from rtlab.experiments import TRANSPORTS, compare, measure, table, transport_module
-from rtlab.measure import percentile, summarize
+from rtlab.lessons.experiments import TRANSPORTS, compare, measure, table, transport_module
+from rtlab.metrics import percentile, summarize
 
 
 def check_delivered_exactly_once(result, events: int) -> None:

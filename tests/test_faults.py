@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from rtlab_support import publish_and_wait, server_call, wait_seq, wait_until
 
-from rtlab import long_polling, short_polling, sse, websocket
-from rtlab.scenarios import Feed
+from rtlab.lessons.feed import Feed
+from rtlab.net import long_polling, short_polling, sse, websocket
 
 EVENTS = 600  # published by the feed while the servers crash ten times
 RESTARTS = 10

@@ -59,7 +59,7 @@ def test_restart_kernel_and_run_all_three_times() -> None:
 
 
 INTERRUPT_CELLS = [
-    "from rtlab.experiments import measure, serve",
+    "from rtlab.lessons.experiments import measure, serve",
     # A long experiment: 200 events at 10/s would take 20 s. The test interrupts it.
     "measure('sse', clients=2, events=200, rate=10)",
     # After the interrupt: the lab must still work.

@@ -12,8 +12,9 @@ import pytest
 from rtlab_support import TIMEOUT, wait_seq, wait_until
 
 import rtlab
-from rtlab import lab, long_polling, short_polling, sse, websocket
-from rtlab.scenarios import Feed
+from rtlab import lab
+from rtlab.lessons.feed import Feed
+from rtlab.net import long_polling, short_polling, sse, websocket
 
 TRANSPORTS = [
     (short_polling, {"interval": 0.02}),
@@ -95,7 +96,7 @@ def test_starting_a_server_with_the_same_name_replaces_the_old_one():
 
 
 def test_serve_twice_replaces_by_transport_name():
-    from rtlab.experiments import serve
+    from rtlab.lessons.experiments import serve
 
     first = serve("long_polling")
     second = serve("long-polling")
@@ -168,7 +169,7 @@ def test_a_stopped_server_keeps_no_events_in_memory():
     import gc
 
     from rtlab.hub import Event
-    from rtlab.sse import SSEServer
+    from rtlab.net.sse import SSEServer
 
     server = SSEServer(name="test-stopped-memory").start()
     for i in range(500):

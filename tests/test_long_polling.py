@@ -8,7 +8,7 @@ import httpx
 import pytest
 from rtlab_support import TIMEOUT, publish_and_wait, wait_seq, wait_until
 
-from rtlab import long_polling
+from rtlab.net import long_polling
 
 
 def test_answers_at_once_when_events_exist(long_polling_server):

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from rtlab_support import TIMEOUT, publish_and_wait, wait_seq, wait_until
 
-from rtlab import short_polling
+from rtlab.net import short_polling
 
 
 def get(server, **kwargs):

@@ -31,9 +31,10 @@ from rtlab_support import TIMEOUT, publish_and_wait, server_call, wait_seq, wait
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from rtlab import long_polling, sse, websocket
-from rtlab.scenarios import Feed
-from rtlab.server import Server
+from rtlab.lessons.feed import Feed
+from rtlab.net import long_polling, sse, websocket
+from rtlab.net.server import Server
+from rtlab.wire.sse import SSEParser
 
 SLOW_EVENTS = 4_000  # x ~2 kB each: about 8 MB, more than the kernel buffers on both sides
 QUEUE = 200  # the servers' queue_size here: what a slow client may cost the server, in events
@@ -162,7 +163,7 @@ async def slow_sse_reader(url: str, feed: Feed) -> tuple[list[int], list[bytes]]
             headers = {"Last-Event-ID": str(seqs[-1])} if seqs else {}
             async with session.get(url, headers=headers) as response:
                 assert response.status == 200
-                parser, tail = sse.SSEParser(), b""
+                parser, tail = SSEParser(), b""
                 while len(seqs) < SLOW_EVENTS:
                     chunk = await response.content.read(2048)
                     if not chunk:

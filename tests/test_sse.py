@@ -14,8 +14,8 @@ from aiohttp import web
 from httpx_sse import connect_sse
 from rtlab_support import TIMEOUT, publish_and_wait, wait_seq, wait_until
 
-from rtlab import sse
-from rtlab.sse import SSEMessage, SSEParser, encode_comment, encode_event
+from rtlab.net import sse
+from rtlab.wire.sse import SSEMessage, SSEParser, encode_comment, encode_event
 
 
 def parse(*chunks: bytes, parser: SSEParser | None = None) -> list[SSEMessage]:

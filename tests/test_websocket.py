@@ -15,8 +15,8 @@ from rtlab_support import TIMEOUT, publish_and_wait, wait_seq, wait_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from rtlab import websocket
-from rtlab.websocket import accept_key, frame_header_bytes
+from rtlab.net import websocket
+from rtlab.wire.websocket import accept_key, frame_header_bytes
 
 
 def run(coro):

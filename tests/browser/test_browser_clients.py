@@ -28,7 +28,7 @@ MIN_EVENTS = 20
 
 CELLS = [
     "import ipywidgets, rtlab, rtlab.browser\n"
-    "from rtlab.experiments import serve\nfrom rtlab.scenarios import Feed",
+    "from rtlab.lessons.experiments import serve\nfrom rtlab.lessons.feed import Feed",
     *[f'server_{i} = serve("{t}", name="browser-check-{t}")\n'
       f"browser_{i} = rtlab.browser.client(server_{i}, interval=0.2)\nbrowser_{i}"
       for i, t in enumerate(TRANSPORTS)],

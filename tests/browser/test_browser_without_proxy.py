@@ -31,8 +31,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from rtlab import sse
-from rtlab.server import Server
+from rtlab.net import sse
+from rtlab.net.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,7 +45,7 @@ MESSAGE = re.compile(re.escape(SENTENCE))
 WIDGET_TEXT = re.compile(rf"browser sse: {re.escape(SENTENCE)} · HTTP 404 from http://\S+/proxy/\d+/clock")
 
 CELLS = [
-    "import rtlab.browser\nfrom rtlab.experiments import serve, measure\n"
+    "import rtlab.browser\nfrom rtlab.lessons.experiments import serve, measure\n"
     "server = serve('sse', name='no-proxy-check')\nbrowser = rtlab.browser.client(server)\nbrowser",
     "result = measure('sse', events=5)\nprint('last cell ran:', result.delivered, 'events delivered')",
     "print('kernel sees:', browser.status)",

@@ -6,7 +6,9 @@ that talks its protocol and calls :meth:`Client.received` for each event. The ba
 * starts and stops that coroutine on the shared client loop (:func:`rtlab.lab.client_loop`);
 * keeps ``last_seq``, the cursor a client resumes from after a reconnect, and skips
   duplicates (so a resumed stream delivers each event exactly once);
-* records every event's latency in a :class:`~rtlab.measure.Recorder`;
+* holds the **one client-side resume rule**: what a reset (:meth:`Client.on_reset`) and a
+  gap (:meth:`Client.on_gap`) do to the cursor, whichever transport brought the news;
+* records every event's latency in a :class:`~rtlab.metrics.Recorder`;
 * calls ``on_event(event)`` — for example a widget update — on the client loop.
 """
 
@@ -20,9 +22,11 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from . import lab
-from .hub import Event
-from .measure import Recorder
+from .. import lab
+from ..hub import Event
+from ..metrics import Recorder
+
+__all__ = ["Client"]
 
 _counter = 0
 
@@ -97,10 +101,32 @@ class Client:
         trace.on_connection_create_end.append(on_create)
         return trace
 
-    def reset(self) -> None:
+    # -- the one resume rule, on the client's side ------------------------------------------
+    def on_reset(self) -> None:
         """The server's stream is not the one our cursor came from: start over from seq 1."""
         self.last_seq = 0
         self.recorder.resets += 1
+
+    def on_gap(self, note: dict[str, Any]) -> None:
+        """The server announced events ``first_missing..last_missing`` as lost to us.
+
+        Count them as missed, and move the cursor past them, so that the jump they leave
+        in the seqs is not counted a second time by :meth:`received`. ``max``: a gap can
+        never move the cursor back.
+        """
+        first, last = int(note["first_missing"]), int(note["last_missing"])
+        self.recorder.missed += last - first + 1
+        self.last_seq = max(self.last_seq, last)
+
+    def take_notes(self, notes: dict[str, Any]) -> None:
+        """Apply the ``"reset"`` and ``"gap"`` fields of an answer (see :meth:`rtlab.hub.Resume.notes`).
+
+        A reset comes first: the gap, if any, is then about the new stream.
+        """
+        if "reset" in notes:
+            self.on_reset()
+        if "gap" in notes:
+            self.on_gap(notes["gap"])
 
     @staticmethod
     def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
@@ -149,19 +175,14 @@ class Client:
 
     def wait_for(self, seq: int, timeout: float = 10) -> bool:
         """Block until this client has seen ``seq`` (or ``timeout`` seconds passed)."""
-        deadline = time.monotonic() + timeout
-        while self.last_seq < seq and time.monotonic() < deadline:
-            if self.failure is not None:
-                raise RuntimeError(f"{self.name} failed: {self.failure}") from self.failure
-            time.sleep(0.002)
+        lab.wait_until(lambda: self.last_seq >= seq or self.failure is not None, timeout)
+        if self.failure is not None:
+            raise RuntimeError(f"{self.name} failed: {self.failure}") from self.failure
         return self.last_seq >= seq
 
     async def wait_for_async(self, seq: int, timeout: float = 10) -> bool:
         """``await`` version of :meth:`wait_for`, for a notebook cell."""
-        deadline = time.monotonic() + timeout
-        while self.last_seq < seq and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
-        return self.last_seq >= seq
+        return await lab.wait_until_async(lambda: self.last_seq >= seq, timeout)
 
     def __enter__(self) -> Client:
         return self.start()

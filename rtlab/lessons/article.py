@@ -2,7 +2,7 @@
 
 The article this lab grew from sums the four techniques up in words ("short polling:
 simple but wasteful and slow"; "WebSocket: full-duplex, the lowest latency"). Here each
-of those words is a checkable statement about a :class:`~rtlab.experiments.Result`, and
+of those words is a checkable statement about a :class:`~rtlab.lessons.experiments.Result`, and
 :func:`regenerate` rebuilds the table with the measured figure beside the article's word
 and a ✓ or ✗ — or a note where the measurement says something more precise than the word.
 
@@ -105,7 +105,10 @@ def _checks() -> list[tuple[str, str, Callable[[dict[str, Any]], tuple[bool, str
 
 
 def regenerate(results: dict[str, Any]) -> list[Verdict]:
-    """Check each of the article's words against ``results`` (from :func:`rtlab.experiments.compare`)."""
+    """Check each of the article's words against ``results``.
+
+    ``results`` is what :func:`rtlab.lessons.experiments.compare` returns.
+    """
     verdicts = []
     for transport, aspect, check in _checks():
         needed = {transport, "short-polling"} if aspect == "realtime" else {transport}

@@ -3,8 +3,9 @@
 The client sends an ordinary ``GET`` with ``Upgrade: websocket`` and a random
 ``Sec-WebSocket-Key``; the server answers ``101 Switching Protocols`` with
 ``Sec-WebSocket-Accept = base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))``
-(:func:`accept_key`). From then on both sides send *frames* whenever they like: a 2–10 byte
-header server → client, 6–14 bytes client → server (clients must mask their frames).
+(:func:`rtlab.wire.websocket.accept_key`; the bytes are drawn in
+:mod:`rtlab.wire.websocket`). From then on both sides send *frames* whenever they like: a 2–10
+byte header server → client, 6–14 bytes client → server (clients must mask their frames).
 That is why WebSocket has the lowest overhead per event and the only built-in return
 channel — the article's live quiz needs both directions.
 
@@ -34,51 +35,38 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
 Compression (permessage-deflate) is off by default: a small message compressed on its own
 shrinks by a few percent; the big savings come from the deflate window each connection keeps
 across messages (context takeover), paid for in CPU and memory per connection.
-``compress=True`` turns it on to measure that (:func:`deflate_sizes` shows both cases).
+``compress=True`` turns it on to measure that (:func:`rtlab.wire.websocket.deflate_sizes`
+shows both cases).
+
+This module holds the server and the client; :mod:`rtlab.net.probes` speaks the protocol by
+hand over a bare socket (a handshake to print, a peer that goes silent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import itertools
 import json
-import os
 import time
-import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import lab
+from ..hub import Event, SubscriberOverflow
 from .client import Client as BaseClient
-from .hub import Event, Gap, SubscriberOverflow
-from .server import Server as BaseServer
-from .short_polling import parse_since
+from .push import PushServer
+from .requests import cursor_param
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455 §1.3
+__all__ = ["CLOSE_TOO_SLOW", "DEFAULT_HEARTBEAT_S", "DEFAULT_MAX_MESSAGE_BYTES", "Client", "Server",
+           "WebSocketClient", "WebSocketServer"]
+
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 DEFAULT_HEARTBEAT_S = 10.0
 CLOSE_TOO_SLOW = WSCloseCode.TRY_AGAIN_LATER  # 1013
 
 
-def accept_key(sec_websocket_key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` a server must answer to a client's ``Sec-WebSocket-Key``."""
-    digest = hashlib.sha1((sec_websocket_key + WS_GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def frame_header_bytes(payload_len: int, *, masked: bool) -> int:
-    """How many bytes RFC 6455 framing adds to a payload of ``payload_len`` bytes."""
-    length_bytes = 0 if payload_len <= 125 else 2 if payload_len <= 0xFFFF else 8
-    return 2 + length_bytes + (4 if masked else 0)
-
-
-class WebSocketServer(BaseServer):
+class WebSocketServer(PushServer):
     """Pushes each hub event as a JSON text frame; takes JSON messages from clients."""
 
     transport = "websocket"
@@ -94,6 +82,21 @@ class WebSocketServer(BaseServer):
         on_message: Callable[[str, dict[str, Any]], Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """A WebSocket server, not yet started.
+
+        Args:
+            compress: offer permessage-deflate (RFC 7692). Off by default: on small
+                messages it costs more latency than it saves bytes (see the module docstring).
+            heartbeat: seconds between pings; a peer that does not answer one within half
+                this is closed. ``None``: no heartbeat.
+            max_message_bytes: the largest message accepted from a client; a bigger one
+                closes that connection with 1009.
+            origins: browser origins allowed besides the server's own (RFC 6455 §10.2); a
+                handshake from another origin gets 403.
+            on_message: ``on_message(client_name, message)`` for each JSON message that is
+                not an echo; its return value, if any, is sent back to that client.
+            **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
+        """
         super().__init__(**kwargs)
         self.compress = compress
         self.heartbeat = heartbeat
@@ -122,7 +125,7 @@ class WebSocketServer(BaseServer):
             raise web.HTTPForbidden(
                 text=f"Origin {origin!r} is not allowed to open a WebSocket here; add it to the "
                 "server's origins= if this page is yours\n")
-        since = parse_since(request) or 0
+        since = cursor_param(request) or 0
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=self.compress,
                                    max_msg_size=self.max_message_bytes)
         await ws.prepare(request)
@@ -147,19 +150,14 @@ class WebSocketServer(BaseServer):
         hub = self.hub
         assert hub is not None
         try:
-            if reset := hub.reset_note(since):  # a cursor from another stream: start over
-                await ws.send_str(json.dumps({"type": "reset", **reset}))
-                since = 0
-            last = since
-            try:
-                backlog = hub.after(since)
-            except Gap as gap:
-                await ws.send_str(json.dumps({"type": "gap", "first_missing": gap.first_missing,
-                                              "last_missing": gap.last_missing}))
-                backlog = hub.after(hub.oldest_seq - 1)
-            for event in backlog:
+            resume = hub.resume(since)  # the hub's rule: reset, gap, then the backlog
+            if resume.reset is not None:  # a cursor from another stream: start over
+                await ws.send_str(json.dumps({"type": "reset", **resume.reset}))
+            if resume.gap is not None:
+                await ws.send_str(json.dumps({"type": "gap", **resume.gap.note()}))
+            for event in resume.events:
                 await ws.send_str(event.to_json())
-                last = event.seq
+            last = resume.last_seq
             async for event in subscription:  # ends when the hub closes: the server is stopping
                 if event.seq > last:
                     await ws.send_str(self.wire_form(event))
@@ -261,11 +259,8 @@ class WebSocketClient(BaseClient):
             message = json.loads(msg.data)
             if "seq" in message and "sent_ns" in message:
                 self.received(Event.from_dict(message), recv_ns)
-            elif message.get("type") == "reset":
-                self.reset()
-            elif message.get("type") == "gap":
-                self.recorder.missed += message["last_missing"] - message["first_missing"] + 1
-                self.last_seq = max(self.last_seq, message["last_missing"])
+            elif message.get("type") in ("reset", "gap"):  # resume notes: the client base's rule
+                self.take_notes({message["type"]: message})
             elif message.get("type") == "echo" and message.get("id") in self._echoes:
                 self._echoes.pop(message["id"]).set_result(recv_ns)
             elif self.on_message is not None:
@@ -297,136 +292,6 @@ class WebSocketClient(BaseClient):
         """Time one echo message there and back, in milliseconds."""
         assert self._loop_thread is not None, "start() the client first"
         return self._loop_thread.run(self._round_trip(), 10)
-
-
-def event_payloads(scenario: str = "ticker", count: int = 200, seed: int = 0) -> list[bytes]:
-    """A scenario's first ``count`` events as this server puts them into text frames."""
-    from .scenarios import SCENARIOS  # the generators only; scenarios do not import transports
-
-    items = itertools.islice(SCENARIOS[scenario](seed=seed), count)
-    return [Event(seq, type_, data, time.monotonic_ns()).to_json().encode()
-            for seq, (type_, data) in enumerate(items, 1)]
-
-
-def deflate_sizes(payloads: Iterable[bytes]) -> tuple[list[int], list[int]]:
-    """What permessage-deflate (RFC 7692) makes of each payload, in bytes.
-
-    Returns ``(alone, in_context)``: each message compressed on its own (what
-    ``no_context_takeover`` asks for), and compressed with the window shared across the
-    connection's messages (the default), where a message can point back at earlier ones.
-    """
-
-    def deflated(compressor: Any, payload: bytes) -> int:
-        # RFC 7692 §7.2.1: flush with Z_SYNC_FLUSH and drop the trailing 00 00 ff ff.
-        return len(compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)) - 4
-
-    payloads = list(payloads)
-    alone = [deflated(zlib.compressobj(wbits=-15), p) for p in payloads]
-    shared = zlib.compressobj(wbits=-15)
-    return alone, [deflated(shared, p) for p in payloads]
-
-
-# -- the protocol by hand: a handshake and a peer that goes silent -------------------------------
-# Both speak raw TCP (asyncio streams), not aiohttp, so a notebook can print the very bytes
-# that cross the socket — and play a client that has vanished without closing.
-
-OPCODES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
-
-
-def _upgrade_request(url: str, origin: str | None, key: str) -> tuple[str, int, bytes]:
-    from yarl import URL
-
-    u = URL(url)
-    lines = [f"GET {u.raw_path_qs} HTTP/1.1", f"Host: {u.host}:{u.port}", "Upgrade: websocket",
-             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
-    if origin is not None:
-        lines.append(f"Origin: {origin}")  # what a browser adds; a script can write anything here
-    return str(u.host), int(u.port or 80), ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-
-
-async def _open(url: str, origin: str | None, timeout: float) -> tuple[
-        asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes]:
-    key = base64.b64encode(os.urandom(16)).decode("ascii")  # 16 random bytes, RFC 6455 §4.1
-    host, port, request = _upgrade_request(url, origin, key)
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    writer.write(request)
-    try:
-        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-    except BaseException:
-        writer.close()
-        raise
-    return reader, writer, request, response
-
-
-async def handshake_async(url: str, *, origin: str | None = None,
-                          timeout: float = 5) -> tuple[bytes, bytes]:
-    """Send the upgrade request by hand; return ``(request bytes, response head bytes)``."""
-    _, writer, request, response = await _open(url, origin, timeout)
-    writer.close()  # done: we only wanted to see the handshake
-    return request, response
-
-
-def handshake(url: str, *, origin: str | None = None, timeout: float = 5) -> tuple[bytes, bytes]:
-    """The WebSocket opening handshake, done by hand over a TCP socket: what was sent, what came back.
-
-    >>> request, response = handshake(server.url)   # response starts b"HTTP/1.1 101 ..."
-    """
-    return lab.client_loop().run(handshake_async(url, origin=origin, timeout=timeout), timeout + 5)
-
-
-def header(head: bytes, name: str) -> str | None:
-    """One header's value from a raw HTTP head (the first line is skipped), or ``None``."""
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        key, _, value = line.partition(":")
-        if key.strip().lower() == name.lower():
-            return value.strip()
-    return None
-
-
-def status_code(head: bytes) -> int:
-    """The status code of a raw HTTP response head: ``b"HTTP/1.1 101 ..."`` → 101."""
-    return int(head.split(b" ", 2)[1])
-
-
-@dataclass
-class SilentPeer:
-    """What a client that never answers saw: the frames the server sent, and when it hung up."""
-
-    status: int  # of the handshake (101 if it was accepted)
-    frames: list[tuple[float, str, bytes]]  # (seconds after the handshake, opcode name, raw bytes)
-    closed_after_s: float | None  # when the server closed the TCP connection; None: still open
-
-
-async def silent_peer_async(url: str, *, timeout: float = 10) -> SilentPeer:
-    """Complete the handshake, then never send another byte — not even a pong.
-
-    This is a client whose phone went into a tunnel: the TCP connection is not closed, the
-    peer is simply gone. Only the server's heartbeat (a ping it must answer) can notice.
-    Reads what the server sends for up to ``timeout`` seconds.
-    """
-    reader, writer, _, response = await _open(url, None, timeout)
-    start = time.monotonic()
-    frames: list[tuple[float, str, bytes]] = []
-    closed_after: float | None = None
-    try:
-        while (left := timeout - (time.monotonic() - start)) > 0:
-            try:
-                data = await asyncio.wait_for(reader.read(65536), left)
-            except (asyncio.TimeoutError, ConnectionError):
-                break
-            now = time.monotonic() - start
-            if not data:  # EOF: the server closed the connection
-                closed_after = now
-                break
-            frames.append((now, OPCODES.get(data[0] & 0x0F, "?"), data))  # low 4 bits: the opcode
-    finally:
-        writer.close()
-    return SilentPeer(status_code(response), frames, closed_after)
-
-
-def silent_peer(url: str, *, timeout: float = 10) -> SilentPeer:
-    """Blocking twin of :func:`silent_peer_async`."""
-    return lab.client_loop().run(silent_peer_async(url, timeout=timeout), timeout + 10)
 
 
 Server = WebSocketServer

@@ -16,49 +16,16 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
-from . import long_polling, short_polling, sse, websocket
-from .client import Client
-from .measure import Recorder, Summary, summarize
-from .scenarios import Feed
-from .server import Server, ServerStats
+from .. import lab
+from ..metrics import Recorder, Summary, summarize
+from ..net import TRANSPORTS, Client, Server, connect, serve, transport_module
+from ..net.server import ServerStats
+from .feed import Feed
 
-TRANSPORTS: dict[str, ModuleType] = {
-    "short-polling": short_polling,
-    "long-polling": long_polling,
-    "sse": sse,
-    "websocket": websocket,
-}
-
-
-def transport_module(name: str) -> ModuleType:
-    """The module of a transport, by name (``"sse"``, ``"long_polling"``, ``"long-polling"``...)."""
-    key = name.strip().lower().replace("_", "-")
-    if key not in TRANSPORTS:
-        raise ValueError(f"unknown transport {name!r}: choose one of {', '.join(TRANSPORTS)}")
-    return TRANSPORTS[key]
-
-
-def serve(transport: str, **options: Any) -> Server:
-    """Start a server for ``transport`` on 127.0.0.1 (a port the OS picks) and return it.
-
-    Calling it again with the same transport (a re-run cell) replaces the running server.
-    """
-    return transport_module(transport).Server(**options).start()
-
-
-
-
-def connect(transport: str, url: str, **options: Any) -> Client:
-    """Start a client for ``transport`` pointed at ``url`` and return it.
-
-    Calling it again with the same ``name=`` (a re-run cell) stops the old client first
-    (see :func:`rtlab.lab.register_client`).
-    """
-    return transport_module(transport).Client(url, **options).start()
-
+__all__ = ["TRANSPORTS", "Result", "burst", "compare", "compare_async", "connect", "measure",
+           "measure_async", "run_experiment", "scale", "serve", "table", "transport_module", "wait_until"]
 
 @dataclass
 class Result:
@@ -164,9 +131,9 @@ def run_experiment(
     """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once.
 
     Events arrive at random (Poisson) times by default, as independent real-world events
-    do; ``arrivals="regular"`` publishes on a fixed grid (see :class:`~rtlab.scenarios.Feed`).
+    do; ``arrivals="regular"`` publishes on a fixed grid (see :class:`~rtlab.lessons.feed.Feed`).
     ``watch(recorders_by_transport, events)`` is called once every client is connected, just
-    before the first event: a live view hooks in there (see :func:`rtlab.widgets.race`).
+    before the first event: a live view hooks in there (see :func:`rtlab.lessons.widgets.race`).
     """
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
@@ -193,12 +160,7 @@ def run_experiment(
         duration = time.monotonic() - t0
         results = {}
         for n in names:
-            after = servers[n].stats()
-            base = baseline[n]
-            after.bytes_in -= base.bytes_in
-            after.bytes_out -= base.bytes_out
-            after.cpu_s -= base.cpu_s
-            after.requests -= base.requests
+            after = servers[n].stats().since(baseline[n])
             recs = [c.recorder for c in started if c.transport == n]
             options = {"rate": rate, "interval": interval, "clients": clients}
             results[n] = Result(n, feed.published, recs, after, duration, options,
@@ -218,14 +180,9 @@ def _wait_until_connected(servers: dict[str, Server], clients: int, timeout: flo
     for name, server in servers.items():
         def ready(server: Server = server, push: bool = name in ("sse", "websocket")) -> bool:
             if push:
-                return server.call(_subscribers(server)) >= clients
+                return server.read(lambda s: s.hub.subscriber_count if s.hub else 0) >= clients
             return server.stats().requests >= clients
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-
-async def _subscribers(server: Server) -> int:
-    return server.hub.subscriber_count if server.hub else 0
+        lab.wait_until(ready, max(0.0, deadline - time.monotonic()))
 
 
 def measure(transport: str, **options: Any) -> Result:
@@ -269,17 +226,7 @@ def table(results: dict[str, Result] | list[Result]) -> str:
     return "\n".join(lines)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Block until ``condition()`` is true (checked every 5 ms) or ``timeout`` seconds passed.
-
-    For waiting on a real event — "every watcher is parked" — rather than guessing with sleep.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-    return True
+wait_until = lab.wait_until  # "until every watcher is parked": for the notebooks, beside burst()
 
 
 def burst(server: Server, clients: list[Client], items: Iterator[tuple[str, Any]], count: int, *,
@@ -293,13 +240,15 @@ def burst(server: Server, clients: list[Client], items: Iterator[tuple[str, Any]
     for _ in range(count):
         server.publish(*next(items))
     last = server.stats().events  # stats() runs after the publishes on the server's loop
-    deadline = time.monotonic() + timeout
-    seen, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline and any(c.last_seq < last for c in clients):
+    progress = {"seen": -1, "since": time.monotonic()}
+
+    def done() -> bool:
+        if all(c.last_seq >= last for c in clients):
+            return True
         total = sum(c.recorder.count for c in clients)
-        if total != seen:
-            seen, quiet_since = total, time.monotonic()
-        elif time.monotonic() - quiet_since > quiet:
-            break
-        time.sleep(0.005)
+        if total != progress["seen"]:
+            progress["seen"], progress["since"] = total, time.monotonic()
+        return time.monotonic() - progress["since"] > quiet  # nothing new for `quiet` s: give up
+
+    lab.wait_until(done, timeout)
     return {c.name: c.recorder.count - before[c.name] for c in clients}

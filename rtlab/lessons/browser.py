@@ -30,7 +30,9 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from .server import Server
+from ..net.server import Server
+
+__all__ = ["BrowserClient", "SCENARIO_EVENT_TYPES", "client", "proxy_url"]
 
 # EventSource has no "every event" listener: a named event reaches only listeners of its
 # name. These are the event types rtlab's scenarios publish; pass event_types= for others.
@@ -74,7 +76,8 @@ class BrowserClient(anywidget.AnyWidget):
                  event_types: list[str] | None = None, **kwargs: Any) -> None:
         if not server.running:
             raise RuntimeError(f"{server!r} is not running: start it before its browser client")
-        types = set(event_types or SCENARIO_EVENT_TYPES) | set(server.hub.state if server.hub else ())
+        published = server.read(lambda s: list(s.hub.state) if s.hub else [])  # on its own loop
+        types = set(event_types or SCENARIO_EVENT_TYPES) | set(published)
         super().__init__(transport=server.transport, port=server.port, path=server.path,
                          interval_ms=round(interval * 1000), hold_s=min(hold, 20.0),
                          event_types=sorted(types), **kwargs)

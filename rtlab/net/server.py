@@ -7,60 +7,40 @@ The base class does the rest:
   ``127.0.0.1`` on a port the operating system chooses (``port=0``), so that many learners
   on one JupyterHub never collide and a notebook cell that blocks does not stop it;
 * counts every byte that crosses each TCP connection, in both directions, headers and
-  framing included (:class:`ConnectionStats`) — what the transports cost is measured, not
+  framing included (:mod:`rtlab.net.meter`) — what the transports cost is measured, not
   estimated;
 * measures the CPU time of the server's thread;
 * replaces a running server of the same name (a re-run cell), stops at interpreter exit,
   works as a context manager;
 * can *crash and come back* on the same port with its event stream intact
-  (:meth:`Server.restart`), to show that a client resuming from its cursor loses nothing.
+  (:meth:`Server.restart`), to show that a client resuming from its cursor loses nothing;
+* is the one thread-safe way to look at its state from another thread (:meth:`Server.read`).
+
+:class:`rtlab.net.push.PushServer` adds what the two pushing transports share, and
+:mod:`rtlab.net.requests` what every handler does with a request (the cursor, quiet logs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import socket
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
-from . import lab
-from .hub import Hub
+from .. import lab
+from ..hub import Hub
+from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
+from .requests import HTTP_LOG
+
+__all__ = ["LOOPBACK", "Server", "ServerStats"]
+
+T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
-MAX_CLIENT_NAMES = 10_000  # per-client byte counts kept apart; the rest are summed as "(others)"
-
-
-class _QuietAboutBadRequests(logging.Filter):
-    """Drop aiohttp's log record of a malformed request (a header too long, a broken request line).
-
-    aiohttp answers those with a 400 and also logs them at ERROR with a traceback, which a
-    notebook shows in whatever cell is running. The mistake is the client's and the answer
-    says so; errors in rtlab's own handlers still get logged.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, HttpProcessingError)
-
-
-HTTP_LOG = logging.getLogger("rtlab.http")  # what aiohttp logs about our servers' connections
-HTTP_LOG.addFilter(_QuietAboutBadRequests())
-
-
-@dataclass(eq=False)  # compared by identity, so the open ones can live in a set
-class ConnectionStats:
-    """Bytes that crossed one TCP connection, as the server's socket saw them."""
-
-    bytes_in: int = 0  # request bytes: request line, headers, body, WebSocket frames
-    bytes_out: int = 0  # response bytes: status line, headers, body, chunk framing, frames
-    client: str | None = None  # the ``client=`` name an rtlab client sent, if any
-    open: bool = True
 
 
 @dataclass
@@ -77,76 +57,20 @@ class ServerStats:
     events: int = 0
     by_client: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def since(self, earlier: ServerStats) -> ServerStats:
+        """What happened between ``earlier`` and this snapshot: the counters subtracted.
 
-class _CountingTransport:
-    """Wraps an asyncio transport and counts what is written to it. Everything else passes through."""
-
-    def __init__(self, inner: asyncio.Transport, stats: ConnectionStats) -> None:
-        self._inner = inner
-        self.rtlab_stats = stats
-
-    def write(self, data: bytes) -> None:
-        self.rtlab_stats.bytes_out += len(data)
-        self._inner.write(data)
-
-    def writelines(self, chunks: Any) -> None:
-        chunks = list(chunks)
-        self.rtlab_stats.bytes_out += sum(len(c) for c in chunks)
-        self._inner.writelines(chunks)
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if callable(value):
-            # A method of the inner transport (is_closing, get_extra_info, ...): keep it, so
-            # the next call finds it at once. aiohttp calls these on every request.
-            setattr(self, name, value)
-        return value
-
-
-class _CountingProtocol(asyncio.Protocol):
-    """Sits between the socket and aiohttp's protocol, counting bytes both ways."""
-
-    def __init__(self, inner: asyncio.Protocol, server: Server) -> None:
-        self._inner = inner
-        self._server = server
-        self.stats = ConnectionStats()
-        self._transport: asyncio.BaseTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._server._connection_opened(self.stats)
-        self._transport = transport
-        self._server._transports.add(transport)  # so a crash can cut it
-        sock = transport.get_extra_info("socket")
-        if sock is not None and self._server.socket_send_buffer:
-            # Linux grows a socket's send buffer by itself, up to ~4 MB: megabytes of events
-            # queued in the kernel for a client that does not read, out of the hub's reach.
-            # A fixed buffer keeps that bounded, and a slow client is noticed (and dropped
-            # by the hub's policy) in seconds instead of minutes.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._server.socket_send_buffer)
-        self._inner.connection_made(_CountingTransport(transport, self.stats))  # type: ignore[arg-type]
-
-    def data_received(self, data: bytes) -> None:
-        self.stats.bytes_in += len(data)
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._server._connection_closed(self.stats)
-        self._server._transports.discard(self._transport)
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
-
-
-def connection_stats(request: web.Request) -> ConnectionStats | None:
-    """The byte counter of the connection ``request`` arrived on."""
-    return getattr(request.transport, "rtlab_stats", None)
+        ``connections_open`` and ``events`` stay as they are now (they are levels, not counts).
+        """
+        by_client = {}
+        for name, now in self.by_client.items():
+            before = earlier.by_client.get(name, {})
+            by_client[name] = {k: v - before.get(k, 0) for k, v in now.items()}
+        return replace(
+            self, requests=self.requests - earlier.requests,
+            connections_total=self.connections_total - earlier.connections_total,
+            bytes_in=self.bytes_in - earlier.bytes_in, bytes_out=self.bytes_out - earlier.bytes_out,
+            cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)
 
 
 class Server:
@@ -158,15 +82,40 @@ class Server:
     def __init__(
         self,
         *,
+        # Where
         host: str = LOOPBACK,
         port: int = 0,
         name: str | None = None,
+        # The event stream
         replay: int = 10_000,
         queue_size: int = 1_000,
+        # Limits
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
         socket_send_buffer: int = 256 * 1024,
     ) -> None:
+        """A server, not yet started (:meth:`start`, or use :func:`rtlab.serve`).
+
+        Args:
+            host: the address to bind. Loopback by default; anything else warns, because
+                the lab then becomes reachable from other machines.
+            port: the port; 0 lets the operating system pick a free one, so that many
+                learners on one machine never collide.
+            name: the name it is registered under. Starting another server with the same
+                name (a re-run cell) stops this one. Defaults to the transport's name.
+            replay: how many recent events the hub keeps, for clients that come back with a
+                cursor. Older ones are announced to them as a gap.
+            queue_size: how many events a pushing connection may fall behind before it is
+                dropped (it reconnects and resumes from the replay buffer).
+            max_request_bytes: the largest request body accepted; a bigger one gets 413
+                before anything reads it.
+            max_connections: open connections allowed at once; past it, requests get 503.
+                On loopback every client is 127.0.0.1, so the limit is per server, not
+                per address; each connection is a file descriptor, and a process may hold
+                only so many.
+            socket_send_buffer: each accepted socket's kernel send buffer in bytes (0 leaves
+                Linux's autotuning, which grows it to ~4 MB for a client that does not read).
+        """
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
                 f"rtlab server binding {host!r}: it is reachable from other machines. "
@@ -180,23 +129,16 @@ class Server:
         self.replay = replay
         self.queue_size = queue_size
         self.max_request_bytes = max_request_bytes
-        # On loopback every client is 127.0.0.1, so a per-address limit would mean nothing:
-        # the limit is per server. Each connection is a file descriptor, and a process may
-        # hold only so many (20,000 here): past the limit a request gets 503, not a crash.
         self.max_connections = max_connections
-        self.socket_send_buffer = socket_send_buffer  # bytes; 0 leaves the kernel's autotuning
+        self.socket_send_buffer = socket_send_buffer
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
-        self._connections: set[ConnectionStats] = set()
-        self._closed_totals = ConnectionStats(open=False)
-        self._closed_by_client: dict[str, list[int]] = {}
-        self._conn_total = 0
+        self.meter = Meter()  # every connection's bytes, open ones and totals of closed ones
         self._requests = 0
         self._handlers: set[asyncio.Task[Any]] = set()
         self._transports: set[asyncio.BaseTransport] = set()  # every open TCP connection
-        self._latest_wire: tuple[Any, Any] = (None, None)  # (event, its wire form), see wire_form
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Server:
@@ -218,7 +160,7 @@ class Server:
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
-        app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.browser
+        app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.lessons.browser
         # Keep aiohttp's own access log quiet: output from a background thread would land
         # in whichever notebook cell happens to be running.
         self._runner = web.AppRunner(
@@ -234,7 +176,7 @@ class Server:
         make_protocol = self._runner.server
         assert make_protocol is not None
         self._listener = await loop.create_server(
-            lambda: _CountingProtocol(make_protocol(), self),
+            lambda: CountingProtocol(make_protocol(), self),
             self.host, port, backlog=1024, reuse_address=True,
         )
         self.port = self._listener.sockets[0].getsockname()[1]
@@ -242,9 +184,9 @@ class Server:
     @web.middleware
     async def _track_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self._requests += 1
-        if len(self._connections) > self.max_connections:
+        if len(self.meter.open) > self.max_connections:
             raise web.HTTPServiceUnavailable(
-                text=f"too many connections: {len(self._connections)} open, this server allows "
+                text=f"too many connections: {len(self.meter.open)} open, this server allows "
                 f"{self.max_connections} (max_connections=); close some clients and retry\n",
                 headers={"Connection": "close", "Retry-After": "1"})
         if request.content_length is not None and request.content_length > self.max_request_bytes:
@@ -265,17 +207,6 @@ class Server:
 
     def setup_routes(self, app: web.Application) -> None:
         raise NotImplementedError
-
-    def encode(self, event: Any) -> Any:
-        """An event as this transport puts it on the wire (a push transport overrides it)."""
-        raise NotImplementedError
-
-    def wire_form(self, event: Any) -> Any:
-        """``encode(event)``, computed once per event: every connection sends the same bytes
-        in turn, so a broadcast to 1,000 clients encodes once, not 1,000 times."""
-        if self._latest_wire[0] is not event:
-            self._latest_wire = (event, self.encode(event))
-        return self._latest_wire[1]
 
     async def handle_clock(self, request: web.Request) -> web.Response:
         """``GET /clock``: this machine's monotonic clock (what ``sent_ns`` is stamped with) and
@@ -397,40 +328,36 @@ class Server:
             raise RuntimeError(f"{self!r} is not running")
         return self._loop_thread.run(coro, timeout)
 
-    # -- statistics ---------------------------------------------------------------------------
-    def _connection_opened(self, stats: ConnectionStats) -> None:
-        self._conn_total += 1
-        self._connections.add(stats)
+    def read(self, look: Callable[[Server], T], timeout: float = 10) -> T:
+        """``look(self)`` run on the server's own loop: the one safe way to read its state.
 
-    def _connection_closed(self, stats: ConnectionStats) -> None:
-        stats.open = False
-        self._connections.discard(stats)
-        # Fold closed connections into totals so memory does not grow with their number.
-        self._closed_totals.bytes_in += stats.bytes_in
-        self._closed_totals.bytes_out += stats.bytes_out
-        if stats.client:
-            # Client names come from the query string: bound how many are kept apart.
-            name = stats.client if (stats.client in self._closed_by_client
-                                    or len(self._closed_by_client) < MAX_CLIENT_NAMES) else "(others)"
-            totals = self._closed_by_client.setdefault(name, [0, 0])
-            totals[0] += stats.bytes_in
-            totals[1] += stats.bytes_out
+        The hub and the handlers' counters belong to the server's thread (see
+        :mod:`rtlab.hub`); reading them from a notebook cell or a widget thread while that
+        thread changes them can see half an update. ``server.read(lambda s: s.hub.subscriber_count)``
+        asks the server's loop to look, between two of its steps, and waits for the answer.
+        """
+        async def on_loop() -> T:
+            return look(self)
+
+        return self.call(on_loop(), timeout)
+
+    # -- statistics ---------------------------------------------------------------------------
+    # Called by the byte meter (rtlab.net.meter.CountingProtocol), on the server's loop.
+    def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> None:
+        self.meter.opened(stats)
+        self._transports.add(transport)  # so a crash can cut it
+
+    def connection_closed(self, stats: ConnectionStats, transport: asyncio.BaseTransport | None) -> None:
+        self.meter.closed(stats)
+        self._transports.discard(transport)  # type: ignore[arg-type]
 
     async def _snapshot(self) -> ServerStats:
-        by_client = {k: {"bytes_in": v[0], "bytes_out": v[1]} for k, v in self._closed_by_client.items()}
-        bytes_in, bytes_out = self._closed_totals.bytes_in, self._closed_totals.bytes_out
-        for c in self._connections:
-            bytes_in += c.bytes_in
-            bytes_out += c.bytes_out
-            if c.client:
-                entry = by_client.setdefault(c.client, {"bytes_in": 0, "bytes_out": 0})
-                entry["bytes_in"] += c.bytes_in
-                entry["bytes_out"] += c.bytes_out
+        bytes_in, bytes_out, by_client = self.meter.totals()
         return ServerStats(
             transport=self.transport,
             requests=self._requests,
-            connections_total=self._conn_total,
-            connections_open=len(self._connections),
+            connections_total=self.meter.total,
+            connections_open=len(self.meter.open),
             bytes_in=bytes_in,
             bytes_out=bytes_out,
             cpu_s=time.thread_time(),  # we are on the server's thread: its CPU time alone
@@ -441,3 +368,4 @@ class Server:
     def stats(self) -> ServerStats:
         """Requests, connections, bytes both ways and CPU time so far."""
         return self.call(self._snapshot(), timeout=10)
+

@@ -7,7 +7,7 @@ so ``recv_ns - sent_ns`` is the event's latency from publish to receipt.
 
 It also counts what the client spent: requests, empty responses (a poll that found
 nothing new), connections opened, reconnects. Bytes on the wire are counted by the
-server's socket (see :mod:`rtlab.server`) and joined in by :mod:`rtlab.experiments`.
+server's socket (see :mod:`rtlab.net.meter`) and joined in by :mod:`rtlab.lessons.experiments`.
 
 Nothing here knows about Jupyter, widgets or plots: a plain script can use it.
 """

@@ -36,10 +36,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..hub import Event
 from .client import Client as BaseClient
-from .hub import Event, Gap
+from .requests import MAX_EVENTS_PER_ANSWER, cursor_param
 from .server import Server as BaseServer
-from .short_polling import MAX_EVENTS_PER_RESPONSE, gap_note, parse_since
+
+__all__ = ["DEFAULT_HOLD_S", "MAX_HOLD_S", "Client", "LongPollingClient", "LongPollingServer", "Server"]
 
 DEFAULT_HOLD_S = 20.0
 MAX_HOLD_S = 120.0
@@ -52,10 +54,18 @@ class LongPollingServer(BaseServer):
     path = "/poll"
 
     def __init__(self, *, hold: float = DEFAULT_HOLD_S,
-                 max_events: int = MAX_EVENTS_PER_RESPONSE, **kwargs: Any) -> None:
+                 max_events: int = MAX_EVENTS_PER_ANSWER, **kwargs: Any) -> None:
+        """A long-polling server, not yet started.
+
+        Args:
+            hold: how long a request waits for news before the answer is 204 (seconds);
+                a client may ask for less or more with ``?hold=`` (up to 120 s).
+            max_events: events per answer at most; the client asks again for more.
+            **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
+        """
         super().__init__(**kwargs)
         self.hold = hold
-        self.max_events = max_events  # events per answer at most; the client asks again for more
+        self.max_events = max_events
         self.waiting = 0  # requests parked right now: the cost of long polling, in connections
 
     def setup_routes(self, app: web.Application) -> None:
@@ -71,16 +81,13 @@ class LongPollingServer(BaseServer):
             # between two polls are never sent to it.
             since, limit = hub.latest_seq, 1
         else:
-            since = parse_since(request)
+            since = cursor_param(request)
         if since is None:
             raise web.HTTPBadRequest(
                 text="long polling needs a cursor: add ?since=N, the seq of the last event you "
                 "saw (?since=0 to start from the beginning)\n")
         hold = self._parse_hold(request)
-        body: dict[str, Any] = {}
-        if reset := hub.reset_note(since):
-            body["reset"], since = reset, 0  # a cursor from another stream: answer at once
-        else:
+        if hub.reset_note(since) is None:  # a cursor from another stream is answered at once
             self.waiting += 1
             try:
                 has_news = await hub.wait_after(since, hold)
@@ -88,13 +95,9 @@ class LongPollingServer(BaseServer):
                 self.waiting -= 1
             if not has_news or hub.closed:
                 return web.Response(status=204)
-        body["seq"] = hub.latest_seq
-        try:
-            events = hub.after(since, limit)
-        except Gap as gap:  # the client was away longer than the replay buffer reaches
-            body["gap"] = gap_note(gap)
-            events = hub.after(hub.oldest_seq - 1, limit)
-        body["events"] = [e.to_dict() for e in events]
+        resume = hub.resume(since, limit)  # the hub's rule: reset, gap, then the events after since
+        body: dict[str, Any] = {"seq": hub.latest_seq, **resume.notes(),
+                                "events": [e.to_dict() for e in resume.events]}
         return web.json_response(body, headers={"Cache-Control": "no-cache"})
 
     def _parse_hold(self, request: web.Request) -> float:
@@ -153,12 +156,7 @@ class LongPollingClient(BaseClient):
                     attempt += 1
                     continue
                 recv_ns = time.monotonic_ns()
-                if "reset" in body:
-                    self.reset()
-                if "gap" in body:
-                    gap = body["gap"]
-                    self.recorder.missed += gap["last_missing"] - gap["first_missing"] + 1
-                    self.last_seq = gap["last_missing"]  # acknowledge the gap, then carry on
+                self.take_notes(body)
                 for raw in body["events"]:
                     self.received(Event.from_dict(raw), recv_ns)
 

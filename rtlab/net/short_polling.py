@@ -28,28 +28,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..hub import Event
 from .client import Client as BaseClient
-from .hub import Event, Gap
+from .requests import MAX_EVENTS_PER_ANSWER, cursor_param
 from .server import Server as BaseServer
 
-MAX_EVENTS_PER_RESPONSE = 1_000
-
-
-def parse_since(request: web.Request) -> int | None:
-    """The ``since`` cursor from the query string; ``400`` with a clear message if it is not valid."""
-    raw = request.query.get("since")
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPBadRequest(
-            text=f"since must be a non-negative integer, the seq of the last event you saw "
-            f"(e.g. ?since=0 for everything); got {raw[:40]!r}\n"
-        )
-    return int(raw)
-
-
-def gap_note(gap: Gap) -> dict[str, int]:
-    return {"first_missing": gap.first_missing, "last_missing": gap.last_missing}
+__all__ = ["Client", "Server", "ShortPollingClient", "ShortPollingServer"]
 
 
 class ShortPollingServer(BaseServer):
@@ -62,22 +46,17 @@ class ShortPollingServer(BaseServer):
         app.router.add_get(self.path, self.handle_state)
 
     async def handle_state(self, request: web.Request) -> web.StreamResponse:
-        since = parse_since(request)
+        since = cursor_param(request)
         hub = self.hub
         assert hub is not None
         etag = f'"{hub.latest_seq}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
         body: dict[str, Any] = {"seq": hub.latest_seq, "state": hub.state}
-        if since is not None and (reset := hub.reset_note(since)):
-            body["reset"], since = reset, 0  # a cursor from another stream: start over
-        if since is not None:
-            try:
-                body["events"] = [e.to_dict() for e in hub.after(since, MAX_EVENTS_PER_RESPONSE)]
-            except Gap as gap:
-                body["gap"] = gap_note(gap)
-                body["events"] = [e.to_dict() for e in hub.after(hub.oldest_seq - 1,
-                                                                    MAX_EVENTS_PER_RESPONSE)]
+        if since is not None:  # the hub's resume rule: reset, gap, then the events after since
+            resume = hub.resume(since, MAX_EVENTS_PER_ANSWER)
+            body.update(resume.notes())
+            body["events"] = [e.to_dict() for e in resume.events]
         return web.json_response(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
 
@@ -126,12 +105,7 @@ class ShortPollingClient(BaseClient):
             return 0
         recv_ns = time.monotonic_ns()
         self.state = body.get("state", {})
-        if "reset" in body:
-            self.reset()
-        if "gap" in body:
-            self.recorder.missed += body["gap"]["last_missing"] - body["gap"]["first_missing"] + 1
-            # Acknowledge the gap, so the jump it leaves is not counted as missed a second time.
-            self.last_seq = max(self.last_seq, body["gap"]["last_missing"])
+        self.take_notes(body)
         new = [Event.from_dict(e) for e in body.get("events", [])]
         if not new:
             self.recorder.empty += 1

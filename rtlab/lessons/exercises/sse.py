@@ -1,0 +1,133 @@
+"""04 SSE: an encoder checked against two parsers, and replay after a cut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .claims import not_yet, passed
+
+# Payloads that break naive encoders: line breaks of all three kinds, empty lines, a
+# leading space (the parser eats exactly one), text that looks like a field or a comment,
+# non-ASCII, and ids/types that are not plain digits.
+SSE_ENCODER_CASES: list[tuple[str, int | str | None, str | None]] = [
+    ("Hello", 1, None),
+    ("first line\nsecond line", 2, "token"),
+    ("", 3, "token"),
+    ("para one\n\npara two", 4, None),
+    ("ends with a newline\n", 5, None),
+    ("windows\r\nline endings", 6, "token"),
+    ("old mac\rline ending", 7, None),
+    (" leading space", 8, None),
+    ("data: not a field\n: not a comment", 9, "token"),
+    ("héllo → 世界 🎉", "α-10", "tøken"),
+    ('{"no": "id"}', None, None),
+]
+
+
+def _httpx_sse_events(raw: bytes) -> list[tuple[str, str, str]] | None:
+    """The events a second, independent parser (httpx-sse) finds in ``raw``; None if not installed."""
+    try:
+        from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+    except ImportError:
+        return None
+    lines, decoder = SSELineDecoder(), SSEDecoder()
+    events = []
+    for line in lines.decode(raw.decode("utf-8")) + lines.flush():
+        sse = decoder.decode(line)
+        if sse is not None:
+            events.append((sse.event, sse.data, sse.id))
+    return events
+
+
+def check_encoder(encode: Any) -> None:
+    """Check ``encode(data, id, event) -> bytes`` by parsing its output as a browser would."""
+    from ...wire.sse import SSEParser
+
+    second_opinion = True
+    for data, id, event in SSE_ENCODER_CASES:
+        call = f"my_encode({data!r}, {id!r}, {event!r})"
+        raw = encode(data, id, event)
+        if not isinstance(raw, bytes):
+            raise not_yet(f"{call} returned {type(raw).__name__}, not bytes.",
+                          "build a str, then .encode('utf-8') — the stream is UTF-8 on the wire.")
+        want = (event or "message", data.replace("\r\n", "\n").replace("\r", "\n"),
+                "" if id is None else str(id))
+        got = [(m.event, m.data, m.id) for m in SSEParser().feed(raw)]
+        if len(got) != 1:
+            raise not_yet(
+                f"{call} produced {raw!r}, which a browser reads as {len(got)} events, not 1.",
+                "every line of the payload needs its own 'data: ' prefix (a bare line break or a "
+                "blank line inside would end or break the event), and the event ends with one blank "
+                "line: the bytes end in '\\n\\n'." if got else
+                "an event is dispatched only by a blank line: end with '\\n\\n'.")
+        for what, g, e in zip(("event type", "data", "id"), got[0], want, strict=True):
+            if g != e:
+                raise not_yet(
+                    f"{call} produced {raw!r}; a browser reads its {what} as {g!r}, expected {e!r}.",
+                    "split the payload on CRLF, LF and CR (normalise to '\\n' first), write one "
+                    "'data: <line>' per line — with exactly one space after the colon, since the "
+                    "parser removes one — and write 'id:'/'event:' only when they are given.")
+        other = _httpx_sse_events(raw)
+        if other is None:
+            second_opinion = False
+        elif other != [want]:
+            raise not_yet(f"{call} produced {raw!r}: the spec parser is happy, but httpx-sse reads "
+                          f"{other!r} (expected [{want!r}]). Keep to the plainest form of each field.")
+    also = " and by httpx-sse" if second_opinion else ""
+    passed(f"all {len(SSE_ENCODER_CASES)} tricky payloads survive the round trip "
+           f"(parsed by rtlab's spec parser{also}).")
+
+
+def check_replay(events_to_replay: Any) -> None:
+    """Check the server side of ``Last-Event-ID``: which events to send a reconnecting client."""
+    from ...hub import Event, Gap
+    from ..scenarios import tokens
+
+    answer = [Event(seq, t, d, 0) for seq, (t, d) in enumerate(tokens(), 1)]
+    last = answer[-1].seq
+    trimmed = answer[40:]  # a replay buffer that only keeps the newest events
+
+    def seqs(events: Any) -> str:
+        events = list(events)
+        return f"{len(events)} events" + (f" (seq {events[0].seq}..{events[-1].seq})" if events else "")
+
+    cases = [(None, answer, 1, "a first connection sends no Last-Event-ID: it wants the whole answer"),
+             ("", answer, 1, "an empty Last-Event-ID means the same as none"),
+             ("20", answer, 21, "the client has 1..20"),
+             (str(last), answer, last + 1, "the client has everything"),
+             ("500", answer, last + 1, "an id newer than anything sent: nothing to replay")]
+    for header, buffer, first, why in cases:
+        try:
+            got = list(events_to_replay(header, buffer))
+        except Exception as exc:  # noqa: BLE001 - tell the learner what happened
+            raise not_yet(f"events_to_replay({header!r}, buffer) raised {exc!r} ({why}).") from exc
+        want = [e for e in buffer if e.seq >= first]
+        if [e.seq for e in got] != [e.seq for e in want]:
+            raise not_yet(
+                f"Last-Event-ID {header!r} ({why}): you replay {seqs(got)}, expected {seqs(want)}.",
+                "send the events whose seq is greater than int(Last-Event-ID), oldest first; "
+                "no header or an empty one counts as 0.")
+    try:
+        got = list(events_to_replay("abc", answer))
+    except ValueError:
+        pass
+    else:
+        raise not_yet(f"Last-Event-ID 'abc' gave {seqs(got)}: an id this server never sent must "
+                      "be refused (raise ValueError — the server answers 400 Bad Request).",
+                      "int('abc') already raises ValueError.")
+    try:
+        got = list(events_to_replay("20", trimmed))
+    except Gap as gap:
+        if (gap.first_missing, gap.last_missing) != (21, 40):
+            raise not_yet(f"right idea, but Gap says {gap.first_missing}..{gap.last_missing} are "
+                          "missing; the client has 1..20 and the buffer starts at 41.",
+                          "Gap(since, oldest_seq_in_buffer): Gap(20, 41).") from gap
+    else:
+        raise not_yet(
+            f"the buffer only holds seq 41..{last}, the client has 1..20, and you replay "
+            f"{seqs(got)}: events 21..40 would vanish without a word.",
+            "if since + 1 < buffer[0].seq, raise rtlab.Gap(since, buffer[0].seq): the server "
+            "then tells the client what it lost.")
+    passed("replay is right: nothing twice, nothing lost, garbage refused, a gap announced.")
+
+

@@ -1,0 +1,26 @@
+"""Live widgets: what the learner watches while events flow.
+
+Rule one of live widgets here: **nothing is drawn on the path being timed**. A client's
+``on_event`` only stores data; one background thread, the :class:`Refresher`, wakes a
+few times a second and copies what changed into widget traits (``label.value = ...``,
+``image.value = png``). Setting traits from a background thread is supported by
+ipywidgets and renders live in JupyterLab; ``Output`` widgets driven from background
+tasks are not reliable (see the field notes), so they are not used for live views.
+
+Every live view is registered under a name; creating it again (a re-run cell) replaces
+the old one — its refresh job and its listeners on the client (:mod:`.refresher`) — and
+everything stops at interpreter exit. One module per notebook holds that notebook's views;
+:mod:`.common` the building blocks they share.
+"""
+
+from .common import counters, latency_plot, self_check, ticking_counter
+from .long_polling import config_watchers
+from .refresher import Refresher, hook, live, refresher, stop_live_views
+from .short_polling import interval_slider, scoreboard
+from .showdown import Race, advisor, race
+from .sse import TokenStream, token_stream
+from .websocket import QuizView, quiz
+
+__all__ = ["QuizView", "Race", "Refresher", "TokenStream", "advisor", "config_watchers", "counters",
+           "hook", "interval_slider", "latency_plot", "live", "quiz", "race", "refresher", "scoreboard",
+           "self_check", "stop_live_views", "ticking_counter", "token_stream"]

@@ -1,0 +1,113 @@
+"""Building blocks every notebook uses: live counters, a live latency plot, a self-check."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from ...metrics import Recorder, summarize
+from .refresher import live
+
+
+def _table(rows: Sequence[tuple[str, str]]) -> str:
+    cells = "".join(
+        f"<tr><td style='padding:0 12px 0 0'>{html.escape(k)}</td>"
+        f"<td style='text-align:right;font-family:monospace'>{html.escape(v)}</td></tr>"
+        for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def counters(recorders: Recorder | Iterable[Recorder], server: Any = None, *,
+             name: str = "counters", hz: float = 4.0) -> w.HTML:
+    """A live table of what the clients received and spent (and the server's bytes, if given).
+
+    Server byte counts are read from the server's own loop, a cheap call a few times a second.
+    """
+    recs = [recorders] if isinstance(recorders, Recorder) else list(recorders)
+    view = w.HTML(layout=w.Layout(min_width="260px"))
+
+    def refresh() -> None:
+        s = summarize(x for r in recs for x in r.latencies_ms(last=500))
+        rows = [
+            ("events received", f"{sum(r.count for r in recs):,}"),
+            ("requests", f"{sum(r.requests for r in recs):,}"),
+            ("empty responses", f"{sum(r.empty for r in recs):,}"),
+            ("connections opened", f"{sum(r.connections for r in recs):,}"),
+            ("latency p50 (last 500)", "–" if s.count == 0 else f"{s.p50:.3g} ms"),
+        ]
+        if server is not None and server.running:
+            st = server.stats()
+            rows += [("bytes client → server", f"{st.bytes_in:,}"),
+                     ("bytes server → client", f"{st.bytes_out:,}")]
+        view.value = _table(rows)
+
+    live(name, refresh, hz)
+    return view
+
+
+def latency_plot(recorders: Recorder | Iterable[Recorder], *, name: str = "latency-plot",
+                 kind: str = "histogram", theory_uniform_ms: float | None = None,
+                 hz: float = 2.0, width: int = 520) -> w.Image:
+    """A live latency plot (an ``Image`` widget re-rendered at most ``hz`` times a second).
+
+    Rendering a PNG costs ~25 ms, so it happens here, in the refresher thread — never on the
+    client loop where latency is being measured — and only when new data arrived.
+    """
+    from .. import plots  # matplotlib only when a plot is asked for
+
+    recs = [recorders] if isinstance(recorders, Recorder) else list(recorders)
+    image = w.Image(format="png", layout=w.Layout(width=f"{width}px"))
+    seen = [-1]
+
+    def refresh() -> None:
+        count = sum(r.count for r in recs)
+        if count == seen[0]:
+            return
+        seen[0] = count
+        latencies = [x for r in recs for x in r.latencies_ms()]
+        if kind == "cdf":
+            fig = plots.latency_cdf({recs[0].transport or "latency": latencies})
+        else:
+            fig = plots.latency_histogram(latencies, theory_uniform_ms=theory_uniform_ms)
+        image.value = plots.figure_to_png(fig)
+
+    live(name, refresh, hz)
+    return image
+
+
+def ticking_counter(name: str = "env-check", hz: float = 5.0) -> w.HTML:
+    """A counter that ticks from a background thread: if it moves, live widgets work here."""
+    view = w.HTML()
+    start = time.monotonic()
+    ticks = [0]
+
+    def refresh() -> None:
+        ticks[0] += 1
+        view.value = (f"<b style='font-size:1.4em'>{ticks[0]}</b> ticks from a background "
+                      f"thread in {time.monotonic() - start:.1f} s")
+
+    live(name, refresh, hz)
+    return view
+
+
+def self_check(question: str, choices: Sequence[str], answer: int, explanation: str = "") -> w.VBox:
+    """A multiple-choice question with immediate feedback when the learner picks an answer."""
+    buttons = w.RadioButtons(options=list(choices), value=None, layout=w.Layout(width="auto"))
+    feedback = w.HTML()
+
+    def on_pick(change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            return
+        if buttons.index == answer:
+            feedback.value = f"<span style='color:#1a7f37'>✓ Right.</span> {html.escape(explanation)}"
+        else:
+            feedback.value = "<span style='color:#b35900'>✗ Not quite — think again.</span>"
+
+    buttons.observe(on_pick, names="value")
+    return w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), buttons, feedback])
+
+
