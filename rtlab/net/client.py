@@ -51,6 +51,18 @@ class Client:
         since: int = 0,
         recorder: Recorder | None = None,
     ) -> None:
+        """A client, not yet started (:meth:`start`, or use :func:`rtlab.connect`).
+
+        Args:
+            url: the server's URL (``server.url``).
+            name: the name it is registered under; starting another client with the same
+                name (a re-run cell) stops this one. It is also sent as ``?client=``, so the
+                server counts this client's bytes apart.
+            on_event: called with each new :class:`~rtlab.hub.Event`, on the client loop:
+                store, never block (a widget draws later, from the refresher thread).
+            since: the cursor to start from: 0 for everything the server still has.
+            recorder: where to record what arrived (a new one by default).
+        """
         self.url = url
         self.name = name or _next_name(self.transport)
         self.on_event = on_event

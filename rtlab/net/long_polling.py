@@ -125,6 +125,15 @@ class LongPollingClient(BaseClient):
 
     def __init__(self, url: str, *, hold: float | None = None, naive: bool = False,
                  **kwargs: Any) -> None:
+        """A long-polling client, not yet started.
+
+        Args:
+            url: the server's ``/poll`` URL.
+            hold: ask the server to hold each request at most this long (seconds);
+                ``None`` takes the server's default.
+            naive: poll with ``?wait=next`` and no cursor, to see what that loses.
+            **kwargs: as :class:`rtlab.net.client.Client` (name, on_event, since, recorder).
+        """
         super().__init__(url, **kwargs)
         self.hold = hold
         self.naive = naive

@@ -70,6 +70,16 @@ class ShortPollingClient(BaseClient):
 
     def __init__(self, url: str, *, interval: float = 0.5, conditional: bool = False,
                  **kwargs: Any) -> None:
+        """A short-polling client, not yet started.
+
+        Args:
+            url: the server's ``/state`` URL.
+            interval: seconds between polls (a fixed grid; the next poll reads it again,
+                so it can be changed while the client runs).
+            conditional: send ``If-None-Match`` with the last ETag, so that "nothing new"
+                is a bodiless 304.
+            **kwargs: as :class:`rtlab.net.client.Client` (name, on_event, since, recorder).
+        """
         super().__init__(url, **kwargs)
         if interval <= 0:
             raise ValueError("interval must be > 0 seconds")

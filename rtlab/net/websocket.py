@@ -208,6 +208,18 @@ class WebSocketClient(BaseClient):
     def __init__(self, url: str, *, compress: bool = False, heartbeat: float | None = None,
                  on_message: Callable[[dict[str, Any]], Any] | None = None,
                  origin: str | None = None, **kwargs: Any) -> None:
+        """A WebSocket client, not yet started.
+
+        Args:
+            url: the server's ``/ws`` URL (``http://`` or ``ws://``).
+            compress: offer permessage-deflate.
+            heartbeat: seconds between this client's own pings (``None``: only answer the
+                server's).
+            on_message: called with each JSON message that is not an event (echo replies,
+                quiz acks, errors), on the client loop.
+            origin: an ``Origin`` header to send, as a browser would.
+            **kwargs: as :class:`rtlab.net.client.Client` (name, on_event, since, recorder).
+        """
         super().__init__(url, **kwargs)
         self.compress = compress
         self.heartbeat = heartbeat

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...lab import wait_until
 from ...wire.http import status_code
 from .claims import not_yet, passed
 
@@ -16,7 +17,6 @@ def check_heartbeat(heartbeat_for: Callable[[float], Any], notice_within_s: floa
     ``heartbeat / 2`` s later), then the real thing: a server with that heartbeat, a raw
     client that completes the handshake and goes silent, and a live client that must survive.
     """
-    import time
 
     from ...net import connect, probes, serve
 
@@ -39,9 +39,8 @@ def check_heartbeat(heartbeat_for: Callable[[float], Any], notice_within_s: floa
     server = serve("websocket", name="exercise-heartbeat", heartbeat=h)
     live = connect("websocket", server.url, name="exercise-live-client")
     try:
-        deadline = time.monotonic() + 10
-        while "exercise-live-client" not in server.sockets and time.monotonic() < deadline:
-            time.sleep(0.01)  # waiting for the live client's handshake, nothing faked
+        # Wait for the live client's handshake (nothing faked): the server's own loop looks.
+        wait_until(lambda: server.read(lambda s: "exercise-live-client" in s.sockets), 10)
         peer = probes.silent_peer(server.url, timeout=notice_within_s + 3)
         pings = [t for t, opcode, _ in peer.frames if opcode == "ping"]
         if peer.closed_after_s is None:
