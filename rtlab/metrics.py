@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .trace import Trace
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -84,6 +86,7 @@ class Recorder:
     resets: int = 0  # times the server said "your cursor is from another stream": start over at 1
     errors: list[str] = field(default_factory=list)
     max_records: int = 1_000_000  # a bound, so a forgotten client cannot eat the machine
+    trace: Trace | None = None  # the story around the events, if the client was asked to trace
 
     def record(self, seq: int, sent_ns: int, recv_ns: int | None = None) -> None:
         if len(self.seqs) >= self.max_records:

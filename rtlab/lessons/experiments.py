@@ -22,6 +22,7 @@ from .. import lab
 from ..metrics import Recorder, Summary, summarize
 from ..net import TRANSPORTS, Client, Server, connect, serve, transport_module
 from ..net.server import ServerStats
+from ..trace import Trace
 from .feed import Feed
 
 __all__ = ["TRANSPORTS", "Result", "burst", "compare", "compare_async", "connect", "measure",
@@ -38,6 +39,7 @@ class Result:
     duration_s: float
     options: dict[str, Any] = field(default_factory=dict)
     empty_before: int = 0  # empty responses the clients had before the first event (set-up)
+    server_trace: Trace | None = None  # the server's trace, if the experiment was traced
 
     @property
     def clients(self) -> int:
@@ -127,6 +129,7 @@ def run_experiment(
     server_options: dict[str, dict[str, Any]] | None = None,
     client_options: dict[str, dict[str, Any]] | None = None,
     watch: Callable[[dict[str, list[Recorder]], int], Any] | None = None,
+    trace: bool = False,
 ) -> dict[str, Result]:
     """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once.
 
@@ -134,15 +137,17 @@ def run_experiment(
     do; ``arrivals="regular"`` publishes on a fixed grid (see :class:`~rtlab.lessons.feed.Feed`).
     ``watch(recorders_by_transport, events)`` is called once every client is connected, just
     before the first event: a live view hooks in there (see :func:`rtlab.lessons.widgets.race`).
+    ``trace=True`` keeps a trace on every client and server, for :func:`rtlab.lessons.plots.sequence`.
     """
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
     client_options = client_options or {}
-    servers = {n: serve(n, name=f"experiment-{n}", **server_options.get(n, {})) for n in names}
+    servers = {n: serve(n, name=f"experiment-{n}", **{"trace": trace, **server_options.get(n, {})})
+               for n in names}
     started: list[Client] = []
     try:
         for n in names:
-            opts = _client_options(n, interval, client_options.get(n, {}))
+            opts = {"trace": trace, **_client_options(n, interval, client_options.get(n, {}))}
             for i in range(clients):
                 started.append(connect(n, servers[n].url, name=f"{n}-{i}", **opts))
         _wait_until_connected(servers, clients)
@@ -164,7 +169,7 @@ def run_experiment(
             recs = [c.recorder for c in started if c.transport == n]
             options = {"rate": rate, "interval": interval, "clients": clients}
             results[n] = Result(n, feed.published, recs, after, duration, options,
-                                empty_before=empty_before[n])
+                                empty_before=empty_before[n], server_trace=servers[n].trace)
         return results
     finally:
         for client in started:

@@ -25,6 +25,7 @@ import aiohttp
 from .. import lab
 from ..hub import Event
 from ..metrics import Recorder
+from ..trace import Trace
 
 __all__ = ["Client"]
 
@@ -50,6 +51,7 @@ class Client:
         on_event: Callable[[Event], Any] | None = None,
         since: int = 0,
         recorder: Recorder | None = None,
+        trace: bool | Trace = False,
     ) -> None:
         """A client, not yet started (:meth:`start`, or use :func:`rtlab.connect`).
 
@@ -62,12 +64,16 @@ class Client:
                 store, never block (a widget draws later, from the refresher thread).
             since: the cursor to start from: 0 for everything the server still has.
             recorder: where to record what arrived (a new one by default).
+            trace: keep a :class:`~rtlab.trace.Trace` of every request, response, event, frame
+                and connection (``recorder.trace``), to draw a sequence diagram from.
         """
         self.url = url
         self.name = name or _next_name(self.transport)
         self.on_event = on_event
         self.last_seq = since  # the cursor: the last seq this client has seen
         self.recorder = recorder or Recorder(self.name, self.transport)
+        if trace:
+            self.recorder.trace = trace if isinstance(trace, Trace) else Trace()
         self._task: asyncio.Task[None] | None = None
         self._loop_thread: lab.LoopThread | None = None
 
@@ -86,6 +92,7 @@ class Client:
             self.recorder.missed += event.seq - self.last_seq - 1
         self.last_seq = event.seq
         self.recorder.record(event.seq, event.sent_ns, recv_ns)
+        self.note("event", f"#{event.seq} {event.type}", seq=event.seq, t_ns=recv_ns)
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -104,14 +111,38 @@ class Client:
         return str(URL(self.url).update_query(client=self.name, **params))
 
     def connection_counter(self) -> aiohttp.TraceConfig:
-        """An aiohttp trace hook that counts each TCP connection this client opens."""
-        trace = aiohttp.TraceConfig()
+        """aiohttp trace hooks: count each TCP connection this client opens, and trace it and
+        each request when tracing is on."""
+        hooks = aiohttp.TraceConfig()
+        started: list[int] = []
+
+        async def on_create_start(*_: Any) -> None:
+            started.append(time.monotonic_ns())
 
         async def on_create(*_: Any) -> None:
             self.recorder.connections += 1
+            if started:
+                self.note("connect", "TCP handshake", t_ns=started.pop(), until_ns=time.monotonic_ns())
 
-        trace.on_connection_create_end.append(on_create)
-        return trace
+        async def on_request(_session: Any, _context: Any, params: aiohttp.TraceRequestStartParams) -> None:
+            if self.recorder.trace is not None:
+                target = params.url.with_query({k: v for k, v in params.url.query.items() if k != "client"})
+                self.note("request", f"{params.method} {target.raw_path_qs}")
+
+        hooks.on_connection_create_start.append(on_create_start)
+        hooks.on_connection_create_end.append(on_create)
+        hooks.on_request_start.append(on_request)
+        return hooks
+
+    def note(self, kind: str, label: str = "", **details: Any) -> None:
+        """Add a mark to this client's trace (see :mod:`rtlab.trace`), if it keeps one."""
+        if self.recorder.trace is not None:
+            self.recorder.trace.note(kind, label, **details)
+
+    def reconnecting(self, why: str = "") -> None:
+        """The connection was lost and the client is about to try again: count it (and trace it)."""
+        self.recorder.reconnects += 1
+        self.note("reconnect", why[:60] or "reconnect")
 
     # -- the one resume rule, on the client's side ------------------------------------------
     def on_reset(self) -> None:

@@ -146,11 +146,14 @@ class LongPollingClient(BaseClient):
                                          timeout=timeout) as session:
             while True:
                 self.recorder.requests += 1
+                asked_ns = time.monotonic_ns()
                 try:
                     cursor = {"wait": "next"} if self.naive else {"since": self.last_seq}
                     async with session.get(self.url_with(**cursor, **params)) as resp:
                         if resp.status == 204:
                             self.recorder.empty += 1
+                            held_s = (time.monotonic_ns() - asked_ns) / 1e9
+                            self.note("response", f"204 after {held_s:.2g} s hold")
                             continue
                         if resp.status == 400:
                             raise ValueError(await resp.text())
@@ -160,11 +163,12 @@ class LongPollingClient(BaseClient):
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     # The server went away (restart, network): back off, then resume from the cursor.
                     self.recorder.error(f"poll failed: {exc!r}")
-                    self.recorder.reconnects += 1
+                    self.reconnecting(f"poll failed: {type(exc).__name__}")
                     await asyncio.sleep(self.backoff(attempt))
                     attempt += 1
                     continue
                 recv_ns = time.monotonic_ns()
+                self.note("response", f"200 ({len(body['events'])} events)", t_ns=recv_ns)
                 self.take_notes(body)
                 for raw in body["events"]:
                     self.received(Event.from_dict(raw), recv_ns)

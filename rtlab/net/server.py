@@ -33,6 +33,7 @@ from aiohttp import web
 
 from .. import lab
 from ..hub import Hub
+from ..trace import Trace
 from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
 from .requests import HTTP_LOG
 
@@ -93,6 +94,8 @@ class Server:
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
         socket_send_buffer: int = 256 * 1024,
+        # Watching
+        trace: bool | Trace = False,
     ) -> None:
         """A server, not yet started (:meth:`start`, or use :func:`rtlab.serve`).
 
@@ -115,6 +118,9 @@ class Server:
                 only so many.
             socket_send_buffer: each accepted socket's kernel send buffer in bytes (0 leaves
                 Linux's autotuning, which grows it to ~4 MB for a client that does not read).
+            trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
+                arrival, each response head's departure and each publish, to draw a sequence
+                diagram from.
         """
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -131,6 +137,7 @@ class Server:
         self.max_request_bytes = max_request_bytes
         self.max_connections = max_connections
         self.socket_send_buffer = socket_send_buffer
+        self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
@@ -160,6 +167,8 @@ class Server:
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
+        if self.trace is not None:
+            app.on_response_prepare.append(self._trace_answer)  # a response head leaving, streams too
         app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.lessons.browser
         # Keep aiohttp's own access log quiet: output from a background thread would land
         # in whichever notebook cell happens to be running.
@@ -196,6 +205,8 @@ class Server:
         client = request.query.get("client")
         if stats is not None and client:
             stats.client = client[:64]
+        if self.trace is not None:
+            self.trace.note("arrive", f"{request.method} {request.path}", client=client and client[:64])
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -320,7 +331,14 @@ class Server:
 
     def _publish_on_loop(self, type: str, data: Any, sent_ns: int) -> None:
         if self.hub is not None and not self.hub.closed:
-            self.hub.publish(type, data, sent_ns)
+            event = self.hub.publish(type, data, sent_ns)
+            if self.trace is not None:
+                self.trace.note("publish", f"#{event.seq} {type}", seq=event.seq, t_ns=sent_ns)
+
+    async def _trace_answer(self, request: web.Request, response: web.StreamResponse) -> None:
+        assert self.trace is not None
+        client = request.query.get("client")
+        self.trace.note("answer", f"{response.status}", client=client and client[:64])
 
     def call(self, coro: Any, timeout: float | None = 30) -> Any:
         """Run a coroutine on the server's loop and return its result (for tests and tools)."""

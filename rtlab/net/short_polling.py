@@ -106,6 +106,7 @@ class ShortPollingClient(BaseClient):
             async with session.get(self.url_with(since=self.last_seq), headers=headers) as resp:
                 if resp.status == 304:
                     self.recorder.empty += 1
+                    self.note("response", "304 Not Modified")
                     return 0
                 resp.raise_for_status()
                 body = await resp.json()
@@ -117,6 +118,7 @@ class ShortPollingClient(BaseClient):
         self.state = body.get("state", {})
         self.take_notes(body)
         new = [Event.from_dict(e) for e in body.get("events", [])]
+        self.note("response", f"200 ({len(new)} events)", t_ns=recv_ns)
         if not new:
             self.recorder.empty += 1
         for event in new:

@@ -179,7 +179,7 @@ class SSEClient(BaseClient):
                         return
                 except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                     self.recorder.error(f"stream lost: {exc!r}")
-                self.recorder.reconnects += 1
+                self.reconnecting(f"retry in {self.retry_ms} ms")
                 await asyncio.sleep(self.retry_ms / 1000)
 
     async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
@@ -196,11 +196,15 @@ class SSEClient(BaseClient):
                 raise RuntimeError(
                     f"not an event stream: HTTP {resp.status}, Content-Type {content_type!r}: "
                     f"{(await resp.text())[:200]}")
+            self.note("response", "200 text/event-stream")
             parser = SSEParser()
             async for chunk in resp.content.iter_any():
                 recv_ns = time.monotonic_ns()
+                comments = parser.comments
                 for message in parser.feed(chunk):
                     self._message(message, recv_ns)
+                if parser.comments > comments:
+                    self.note("comment", ": keep-alive", t_ns=recv_ns)
                 if parser.retry_ms is not None:
                     self.retry_ms = parser.retry_ms
         return True

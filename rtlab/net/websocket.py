@@ -241,7 +241,9 @@ class WebSocketClient(BaseClient):
                     async with session.ws_connect(
                         self.url_with(since=self.last_seq), compress=15 if self.compress else 0,
                         heartbeat=self.heartbeat, headers=headers, max_msg_size=0,
+                        autoping=False,  # the server's pings are answered in _read, where they show
                     ) as ws:
+                        self.note("response", "101 Switching Protocols")
                         self._ws = ws
                         self._connected.set()
                         attempt = 0
@@ -259,12 +261,17 @@ class WebSocketClient(BaseClient):
                 if self.close_code in (WSCloseCode.OK, WSCloseCode.MESSAGE_TOO_BIG,
                                        WSCloseCode.UNSUPPORTED_DATA, WSCloseCode.INVALID_TEXT):
                     return  # a deliberate close: reconnecting would only repeat it
-                self.recorder.reconnects += 1
+                self.reconnecting("reconnect with backoff")
                 await asyncio.sleep(self.backoff(attempt))
                 attempt += 1
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
+            if msg.type == WSMsgType.PING:  # the server's heartbeat: RFC 6455 §5.5.3 wants a pong
+                self.note("ping", "ping")
+                await ws.pong(msg.data)
+                self.note("pong", "pong")
+                continue
             if msg.type != WSMsgType.TEXT:
                 continue
             recv_ns = time.monotonic_ns()
@@ -285,6 +292,7 @@ class WebSocketClient(BaseClient):
         await asyncio.wait_for(self._connected.wait(), timeout)
         assert self._ws is not None
         await self._ws.send_str(json.dumps(message))
+        self.note("send", f"{{\"type\": \"{str(message.get('type'))[:16]}\" …}}")
 
     def send(self, message: dict[str, Any], timeout: float = 5) -> None:
         """Send one JSON message to the server, from any thread (a button callback, say)."""

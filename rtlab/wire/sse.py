@@ -95,6 +95,7 @@ class SSEParser:
         self._event_type = ""
         self.last_event_id = ""
         self.retry_ms: int | None = None
+        self.comments = 0  # comment lines seen (keep-alives): ignored by the spec, counted here
 
     def feed(self, chunk: bytes) -> Iterator[SSEMessage]:
         text = self._decoder.decode(chunk)
@@ -131,6 +132,7 @@ class SSEParser:
         if line == "":
             return self._dispatch()
         if line.startswith(":"):
+            self.comments += 1
             return None  # a comment
         field, _, value = line.partition(":")
         value = value.removeprefix(" ")

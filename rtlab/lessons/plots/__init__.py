@@ -17,9 +17,10 @@ at a glance.
 from .base import COLOURS, NAMES, colour, display_name, figure_to_png, latencies_of, new_figure
 from .cost import cost_bars, tradeoff
 from .latency import latency_cdf, latency_histogram
+from .sequence import sequence, sequence_items, sequences
 from .showdown import connection_bars, scaling, scaling_value
 from .timeline import timeline
 
 __all__ = ["COLOURS", "NAMES", "colour", "connection_bars", "cost_bars", "display_name",
     "figure_to_png", "latencies_of", "latency_cdf", "latency_histogram", "new_figure", "scaling",
-    "scaling_value", "timeline", "tradeoff"]
+    "scaling_value", "sequence", "sequence_items", "sequences", "timeline", "tradeoff"]

@@ -13,7 +13,7 @@ everything stops at interpreter exit. One module per notebook holds that noteboo
 :mod:`.common` the building blocks they share.
 """
 
-from .common import counters, latency_plot, self_check, ticking_counter
+from .common import counters, latency_plot, self_check, sequence, ticking_counter
 from .long_polling import config_watchers
 from .refresher import Refresher, hook, live, refresher, stop_live_views
 from .short_polling import interval_slider, scoreboard
@@ -23,4 +23,4 @@ from .websocket import QuizView, quiz
 
 __all__ = ["QuizView", "Race", "Refresher", "TokenStream", "advisor", "config_watchers", "counters",
            "hook", "interval_slider", "latency_plot", "live", "quiz", "race", "refresher", "scoreboard",
-           "self_check", "stop_live_views", "ticking_counter", "token_stream"]
+           "self_check", "sequence", "stop_live_views", "ticking_counter", "token_stream"]

@@ -111,3 +111,30 @@ def self_check(question: str, choices: Sequence[str], answer: int, explanation: 
     return w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), buttons, feedback])
 
 
+
+
+def sequence(client: Any, server: Any = None, *, name: str = "sequence", last_s: float = 4.0,
+             hz: float = 2.0, width: int = 460) -> w.Image:
+    """A live sequence diagram of the last ``last_s`` seconds (client and server traced).
+
+    Drawn by the refresher thread at most ``hz`` times a second and only when the trace grew:
+    rendering costs ~30 ms and never runs on the loops being timed. Start the client and the
+    server with ``trace=True``.
+    """
+    from .. import plots  # matplotlib only when a plot is asked for
+
+    recorder = client.recorder
+    if recorder.trace is None:
+        raise ValueError("this client keeps no trace: connect(..., trace=True)")
+    image = w.Image(format="png", layout=w.Layout(width=f"{width}px"))
+    seen = [-1]
+
+    def refresh() -> None:
+        size = len(recorder.trace) + (len(server.trace) if getattr(server, "trace", None) else 0)
+        if size == seen[0]:
+            return
+        seen[0] = size
+        image.value = plots.figure_to_png(plots.sequence(client, server, last_s=last_s))
+
+    live(name, refresh, hz)
+    return image
