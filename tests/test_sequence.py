@@ -48,7 +48,8 @@ def test_short_polling_items_are_the_recorded_requests_and_answers():
     drawn_responses = [a for a in d.arrows if a.kind == "response"]
     assert [a.start_ns for a in drawn_requests] == [m.t_ns for m in requests]  # every one, in order
     assert [a.end_ns for a in drawn_responses] == [m.t_ns for m in responses]
-    assert all(a.direction == UP for a in drawn_requests) and all(a.direction == DOWN for a in drawn_responses)
+    assert all(a.direction == UP for a in drawn_requests)
+    assert all(a.direction == DOWN for a in drawn_responses)
     assert all(a.label.startswith("GET /state?since=") for a in drawn_requests)
     assert "client=" not in drawn_requests[0].label  # the bookkeeping parameter is not drawn
     # With the server traced, a request arrives when the server saw it (after it was sent).
