@@ -1,4 +1,4 @@
-"""The browser clients (rtlab.browser) in a real page: fetch, long-poll fetch, EventSource, WebSocket.
+"""The browser clients (rtlab.lessons.browser) in a real page: fetch, long-poll fetch, EventSource, WebSocket.
 
 One notebook (written for this test, removed afterwards) starts the four servers, shows a
 browser client of each and starts a feed. After Run All, every client must have received
@@ -27,8 +27,8 @@ TRANSPORTS = ["short-polling", "long-polling", "sse", "websocket"]
 MIN_EVENTS = 20
 
 CELLS = [
-    "import ipywidgets, rtlab, rtlab.browser\n"
-    "from rtlab.lessons.experiments import serve\nfrom rtlab.lessons.feed import Feed",
+    "import ipywidgets, rtlab\n"
+    "from rtlab import Feed, serve",
     *[f'server_{i} = serve("{t}", name="browser-check-{t}")\n'
       f"browser_{i} = rtlab.browser.client(server_{i}, interval=0.2)\nbrowser_{i}"
       for i, t in enumerate(TRANSPORTS)],

@@ -45,7 +45,7 @@ MESSAGE = re.compile(re.escape(SENTENCE))
 WIDGET_TEXT = re.compile(rf"browser sse: {re.escape(SENTENCE)} · HTTP 404 from http://\S+/proxy/\d+/clock")
 
 CELLS = [
-    "import rtlab.browser\nfrom rtlab.lessons.experiments import serve, measure\n"
+    "import rtlab\nfrom rtlab import measure, serve\n"
     "server = serve('sse', name='no-proxy-check')\nbrowser = rtlab.browser.client(server)\nbrowser",
     "result = measure('sse', events=5)\nprint('last cell ran:', result.delivered, 'events delivered')",
     "print('kernel sees:', browser.status)",
