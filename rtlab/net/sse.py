@@ -1,28 +1,15 @@
 """Server-Sent Events: one long HTTP response that the server keeps writing events into.
 
-The format is plain text, defined by the WHATWG HTML standard, §9.2
-(https://html.spec.whatwg.org/multipage/server-sent-events.html)::
+``GET /events`` answers ``200`` with ``Content-Type: text/event-stream`` and never ends: each
+event is a few lines of text (``id:``, ``event:``, ``data:``) and a blank line — the format is
+drawn in :mod:`rtlab.wire.sse`, which also holds the encoder and the spec parser, with no socket
+in sight. Browsers read it with ``new EventSource(url)``; LLM chat pages stream their answers
+token by token this way. It is one-way (server to client), text only, rides on ordinary HTTP
+(proxies, auth, compression rules all apply), and the reconnect-and-resume logic is built into
+the client: it sends the last ``id:`` back as ``Last-Event-ID``.
 
-    HTTP/1.1 200 OK
-    Content-Type: text/event-stream
-    Cache-Control: no-cache
-
-    retry: 1000                  <- reconnect after 1 s if the connection drops
-
-    id: 7                        <- the browser remembers this and sends it back
-    event: token                 <-    as the Last-Event-ID header when it reconnects
-    data: {"text": "Hel"}        <- the payload; several data: lines are joined with \\n
-
-    : keep-alive                 <- a comment, ignored by clients; keeps proxies from closing
-
-A blank line ends each event. Browsers read this with ``new EventSource(url)``; LLM chat
-pages stream their answers token by token this way. It is one-way (server to client),
-text only, rides on ordinary HTTP (proxies, auth, compression rules all apply), and the
-reconnect-and-resume logic is built into the client.
-
-This module holds the server and the client. The format itself — :func:`~rtlab.wire.sse.encode_event`
-and the spec parser :class:`~rtlab.wire.sse.SSEParser` — is in :mod:`rtlab.wire.sse`, with no
-socket in sight; :func:`rtlab.net.probes.raw_stream` reads a stream over a bare socket.
+This module holds the server and the client; :func:`rtlab.net.probes.raw_stream` reads a
+stream over a bare socket, to see the bytes.
 """
 
 from __future__ import annotations
