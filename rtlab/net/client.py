@@ -15,7 +15,6 @@ that talks its protocol and calls :meth:`Client.received` for each event. The ba
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ from .. import lab
 from ..hub import Event
 from ..metrics import Recorder
 from ..trace import Trace
+from .retry import Retry
 
 __all__ = ["Client"]
 
@@ -52,6 +52,7 @@ class Client:
         since: int = 0,
         recorder: Recorder | None = None,
         trace: bool | Trace = False,
+        retry: Retry | str | None = None,
     ) -> None:
         """A client, not yet started (:meth:`start`, or use :func:`rtlab.connect`).
 
@@ -66,12 +67,17 @@ class Client:
             recorder: where to record what arrived (a new one by default).
             trace: keep a :class:`~rtlab.trace.Trace` of every request, response, event, frame
                 and connection (``recorder.trace``), to draw a sequence diagram from.
+            retry: how to wait before reconnecting (:mod:`rtlab.net.retry`): ``"immediate"``,
+                ``"fixed"`` or ``"exponential"`` (full jitter, the default), or a
+                :class:`~rtlab.net.retry.Retry`.
         """
         self.url = url
         self.name = name or _next_name(self.transport)
         self.on_event = on_event
         self.last_seq = since  # the cursor: the last seq this client has seen
         self.recorder = recorder or Recorder(self.name, self.transport)
+        self.retry_policy_given = retry is not None  # SSE: None means "as the server's retry: says"
+        self.retry = Retry.of(retry)
         if trace:
             self.recorder.trace = trace if isinstance(trace, Trace) else Trace()
         self._task: asyncio.Task[None] | None = None
@@ -171,10 +177,9 @@ class Client:
         if "gap" in notes:
             self.on_gap(notes["gap"])
 
-    @staticmethod
-    def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
-        """Exponential backoff with jitter: how long to wait before reconnect number ``attempt``."""
-        return random.uniform(0.5, 1.0) * min(cap, base * 2 ** attempt)
+    def backoff(self, attempt: int) -> float:
+        """How long to wait before reconnect number ``attempt``, by this client's ``retry`` policy."""
+        return self.retry.delay(attempt)
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Client:

@@ -155,6 +155,7 @@ class SSEClient(BaseClient):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self.retry_ms = DEFAULT_RETRY_MS
+        self.attempt = 0  # reconnects since the stream last opened
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
@@ -166,8 +167,12 @@ class SSEClient(BaseClient):
                         return
                 except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                     self.recorder.error(f"stream lost: {exc!r}")
-                self.reconnecting(f"retry in {self.retry_ms} ms")
-                await asyncio.sleep(self.retry_ms / 1000)
+                # Like a browser's EventSource: wait the server's retry: — unless this client
+                # was given a policy of its own (a storm of clients should jitter).
+                delay = self.backoff(self.attempt) if self.retry_policy_given else self.retry_ms / 1000
+                self.attempt += 1
+                self.reconnecting(f"retry in {delay * 1000:.0f} ms")
+                await asyncio.sleep(delay)
 
     async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
         """Read one connection's stream. ``False`` means the server said stop."""
@@ -184,6 +189,7 @@ class SSEClient(BaseClient):
                     f"not an event stream: HTTP {resp.status}, Content-Type {content_type!r}: "
                     f"{(await resp.text())[:200]}")
             self.note("response", "200 text/event-stream")
+            self.attempt = 0  # connected: the next loss starts the backoff from the beginning
             parser = SSEParser()
             async for chunk in resp.content.iter_any():
                 recv_ns = time.monotonic_ns()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -107,4 +108,30 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
     ax.set_title(SCALING_METRICS[metric][0])
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax)
+    return fig
+
+
+def storm(storms: Mapping[str, Any], bin_s: float = 0.05) -> Figure:
+    """Handshakes per second at the server after a restart, one line per reconnect policy.
+
+    ``storms`` is what :func:`rtlab.lessons.storm.storms` returns.
+    """
+    fig, ax = _axes(None, 7.5, 3.8)
+    policy_colours = {"immediate": "#D55E00", "fixed": "#E69F00", "exponential": "#0072B2"}
+    longest = max((max(s.arrivals_s, default=0) for s in storms.values()), default=0)
+    bins = max(1, math.ceil(longest / bin_s) + 1)
+    for name, s in storms.items():
+        counts = [0] * bins
+        for t in s.arrivals_s:
+            counts[min(bins - 1, int(t // bin_s))] += 1
+        xs = [i * bin_s for i in range(bins)]
+        ax.step(xs, [c / bin_s for c in counts], where="post", color=policy_colours.get(name, "#333333"),
+                label=f"{name}: peak {s.peak_per_s(bin_s):.0f}/s, all back in {s.back_s:.2f} s")
+    first = next(iter(storms.values()), None)
+    ax.set_xlabel("seconds after the restart")
+    ax.set_ylabel(f"reconnects per second ({bin_s * 1000:.0f} ms bins)")
+    if first is not None:
+        ax.set_title(f"{first.clients} {display_name(first.transport)} clients after a restart: "
+                     "jitter flattens the storm, at the price of a later return", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
     return fig
