@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from .feed import Feed
 
 __all__ = ["TRANSPORTS", "Result", "burst", "compare", "compare_async", "connect", "measure",
            "measure_async", "run_experiment", "scale", "serve", "table", "transport_module", "wait_until"]
+
+SAME_MOMENT_MS = 5.0  # receipts of one event closer than this are one sample (see Result)
+
 
 @dataclass
 class Result:
@@ -54,6 +58,26 @@ class Result:
     def _per_event(self, total: float) -> float:
         deliveries = self.events * self.clients
         return total / deliveries if deliveries else math.nan
+
+    @property
+    def independent_samples(self) -> int:
+        """Distinct arrival moments: how many of the latencies are separate samples.
+
+        Clients that receive one event within :data:`SAME_MOMENT_MS` of each other got it
+        from the same moment — the same fan-out, or pollers in step with each other — so
+        their latencies are one sample, not several. Per event, receipts are sorted and a
+        new moment starts after each gap longer than that.
+        """
+        arrivals: dict[int, list[int]] = {}
+        for rec in self.recorders:
+            for seq, recv in zip(rec.seqs, rec.recv_ns, strict=True):
+                arrivals.setdefault(seq, []).append(recv)
+        gap_ns = SAME_MOMENT_MS * 1e6
+        moments = 0
+        for times in arrivals.values():
+            times.sort()
+            moments += 1 + sum(1 for a, b in zip(times, times[1:], strict=False) if b - a > gap_ns)
+        return moments
 
     @property
     def delivered(self) -> int:
@@ -148,6 +172,9 @@ def run_experiment(
     try:
         for n in names:
             opts = {"trace": trace, **_client_options(n, interval, client_options.get(n, {}))}
+            if n == "short-polling" and clients > 1:
+                started += _staggered_pollers(servers[n].url, clients, opts, seed)
+                continue
             for i in range(clients):
                 started.append(connect(n, servers[n].url, name=f"{n}-{i}", **opts))
         _wait_until_connected(servers, clients)
@@ -176,6 +203,23 @@ def run_experiment(
             client.stop()
         for server in servers.values():
             server.stop()
+
+
+def _staggered_pollers(url: str, clients: int, options: dict[str, Any], seed: int) -> list[Client]:
+    """Short pollers, each started at its own seeded random moment within one interval.
+
+    A poller keeps the phase it started with (it polls on a fixed grid). Started together,
+    ten pollers poll in lockstep: they all see an event at the same poll, and ten latencies
+    are one sample. Real browsers load a page whenever their user does; so do these.
+    """
+    interval = float(options["interval"])
+    rng = random.Random(seed * 7919 + clients)  # the same phases for the same experiment
+    phases = sorted(rng.uniform(0, interval) for _ in range(clients))
+    t0, started = time.monotonic(), []
+    for i, phase in enumerate(phases):
+        time.sleep(max(0.0, t0 + phase - time.monotonic()))
+        started.append(connect("short-polling", url, name=f"short-polling-{i}", **options))
+    return started
 
 
 def _wait_until_connected(servers: dict[str, Server], clients: int, timeout: float = 10) -> None:
@@ -217,15 +261,17 @@ async def compare_async(transports: list[str] | None = None, **options: Any) -> 
 
 
 def table(results: dict[str, Result] | list[Result]) -> str:
-    """A plain-text comparison table: latency p50/p99, requests/event, bytes/event, CPU/event."""
+    """A plain-text comparison table: delivered, independent samples (``indep.``, see
+    :attr:`Result.independent_samples`), latency p50/p99, requests/event, bytes/event, CPU/event."""
     rows = list(results.values()) if isinstance(results, dict) else list(results)
-    header = (f"{'transport':<14} {'delivered':>11} {'p50 ms':>8} {'p99 ms':>8} "
+    header = (f"{'transport':<14} {'delivered':>11} {'indep.':>7} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'req/event':>10} {'bytes/event':>12} {'CPU µs/event':>13}")
     lines = [header, "-" * len(header)]
     for r in rows:
         s = r.summary()
         lines.append(
-            f"{r.transport:<14} {r.delivered:>5}/{r.events * r.clients:<5} {s.p50:>8.3g} "
+            f"{r.transport:<14} {r.delivered:>5}/{r.events * r.clients:<5} {r.independent_samples:>7} "
+            f"{s.p50:>8.3g} "
             f"{s.p99:>8.3g} {r.requests_per_event:>10.3g} {r.bytes_per_event:>12.0f} "
             f"{r.cpu_us_per_event:>13.0f}")
     return "\n".join(lines)

@@ -3,12 +3,23 @@
 * :func:`claim` — what the notebook told the learner they would observe. It prints one
   ``✓`` line with the measured numbers, or raises :class:`ClaimFailed` with the numbers
   and what that means, so a broken lab fails CI.
-* :func:`passed` / :func:`not_yet` — an exercise's verdict.
+* :func:`passed` / :func:`not_yet` — an exercise's verdict, a :class:`Check`. A checker
+  decorated with :func:`graded` never raises on a wrong answer: it returns a Check that
+  shows "✗ not yet — …" with a hint, so Run All goes on to the end, and no traceback (and no
+  checker source, which would give the answer away) is shown.
 """
 
 from __future__ import annotations
 
-__all__ = ["ClaimFailed", "NotYet", "claim", "not_yet", "passed", "within"]
+import functools
+import html
+import linecache
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Check", "ClaimFailed", "NotYet", "claim", "graded", "not_yet", "passed", "within"]
 
 
 class ClaimFailed(AssertionError):
@@ -32,9 +43,93 @@ def within(measured: float, expected: float, tolerance: float) -> bool:
     return abs(measured - expected) <= tolerance * abs(expected)
 
 
-def passed(message: str) -> None:
-    print(f"✓ {message}")
+# --- exercise verdicts: shown, never raised -------------------------------------------------------
+class Check:
+    """What an exercise checker says about the learner's code: ✓, or ✗ not yet with a hint.
+
+    A checker returns one instead of raising, so that Run All goes on to the end and the
+    learner sees a short verdict, not a traceback (which would also show the checker's
+    source, and with it the answer). It displays itself in Jupyter (``_repr_html_``) and in
+    plain text (``repr``); ``bool(check)`` is whether it passed; ``value`` is anything the
+    checker computed for later cells.
+
+    Args:
+        passed: the exercise is solved.
+        message: what was observed (for ✗: what is wrong, in the learner's terms).
+        hint: for ✗, where to look next — a hint, not the answer.
+        value: an optional result for the notebook to use.
+    """
+
+    def __init__(self, passed: bool, message: str, hint: str = "", value: Any = None) -> None:
+        self.passed, self.message, self.hint, self.value = passed, message, hint, value
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"✓ {self.message}"
+        return f"✗ not yet — {self.message}" + (f"\nHint: {self.hint}" if self.hint else "")
+
+    __repr__ = __str__
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        if self.passed:
+            return (f"<div style='color:#1a7f37'><b>✓</b> {html.escape(self.message)}</div>")
+        hint = (f"<div style='color:#555;margin-top:2px'><b>Hint:</b> {html.escape(self.hint)}</div>"
+                if self.hint else "")
+        return (f"<div style='border-left:4px solid #b35900;padding:2px 8px'>"
+                f"<b style='color:#b35900'>✗ not yet</b> — {html.escape(self.message)}{hint}</div>")
+
+
+def passed(message: str, value: Any = None) -> Check:
+    """A ✓ verdict: the exercise is solved."""
+    return Check(True, message, value=value)
 
 
 def not_yet(message: str, hint: str = "") -> NotYet:
-    return NotYet(f"✗ {message}" + (f"\nHint: {hint}" if hint else ""))
+    """A ✗ verdict to ``raise`` inside a checker; :func:`graded` turns it into a :class:`Check`."""
+    error = NotYet(f"✗ {message}" + (f"\nHint: {hint}" if hint else ""))
+    error.message, error.hint = message, hint
+    return error
+
+
+def _learner_line(exc: BaseException) -> str:
+    """" (line 3 of your code: return x / 0)": the deepest frame that is neither rtlab nor a library."""
+    libraries = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    tb, where = exc.__traceback__, ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith(libraries) and f"{os.sep}rtlab{os.sep}" not in filename:
+            line = linecache.getline(filename, tb.tb_lineno).strip()
+            where = f" (line {tb.tb_lineno} of your code" + (f": {line})" if line else ")")
+        tb = tb.tb_next
+    return where
+
+
+def graded(checker: Callable[..., Check | None]) -> Callable[..., Check]:
+    """Make an exercise checker return a :class:`Check` whatever happens in the learner's code.
+
+    Inside, a checker keeps the plain style — ``raise not_yet(message, hint)`` where the
+    learner's code is wrong, ``return passed(message)`` at the end. Here, a :class:`NotYet`
+    becomes a ✗ verdict, and so does an exception raised by the learner's function (with
+    the line it came from). :class:`ClaimFailed` — the lab itself misbehaving — still raises.
+    """
+
+    @functools.wraps(checker)
+    def run(*args: Any, **kwargs: Any) -> Check:
+        try:
+            result = checker(*args, **kwargs)
+        except NotYet as exc:
+            return Check(False, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
+        except ClaimFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the learner's function raised: say so, briefly
+            return Check(False, f"your function raised {type(exc).__name__}: {exc}{_learner_line(exc)}",
+                         "read the error, fix the function, and run its cell and this one again")
+        return result if isinstance(result, Check) else passed("done")
+
+    return run

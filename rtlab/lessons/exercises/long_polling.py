@@ -6,7 +6,7 @@ import http.client
 from collections.abc import Callable
 from typing import Any
 
-from .claims import not_yet, passed
+from .claims import Check, graded, not_yet, passed
 
 
 def _poll(conn: http.client.HTTPConnection, path: str) -> tuple[int, Any]:
@@ -28,8 +28,9 @@ def _span(seqs: list[int]) -> str:
     return f"{seqs[0]}" if seqs[0] == seqs[-1] else f"{seqs[0]}..{seqs[-1]}"
 
 
+@graded
 def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes: int = 1_000,
-                      per_answer: int = 100) -> None:
+                      per_answer: int = 100) -> Check:
     """Long-poll a real server through a burst of ``changes`` with the learner's cursor logic.
 
     Half the changes are waiting before the first poll (so answers are full: at most
@@ -90,15 +91,15 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
                     f"event was {last}, next_cursor returned {cursor}, so the server skipped them. "
                     f"If you used body['seq']: that is the newest change on the server, but one "
                     f"answer carries at most {per_answer} events, so the rest were never sent.",
-                    "use the seq of the last event in body['events'], not body['seq']")
+                    "body['seq'] is the newest change on the server, not the newest one you have: "
+                    "where in the answer is the last change you actually received?")
             seen.extend(got)
             new = next_cursor(cursor, body)
             if isinstance(new, bool) or not isinstance(new, int):
                 raise not_yet(
                     f"next_cursor({cursor}, <answer with events {_span(got)}>) returned {new!r}; "
                     "it must return an int: the since= of the next poll",
-                    "start from the stub's signature and return body['events'][-1]['seq'] "
-                    "when there are events")
+                    "return a number: the seq of a change, taken from the answer")
             cursor = new
         conn.close()
     finally:
@@ -108,9 +109,9 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
     if seen != list(range(1, changes + 1)):
         raise not_yet(f"after 30 s you had seen {len(seen)} of {changes} changes "
                       f"(the last one {seen[-1] if seen else 'none'})")
-    passed(f"{changes:,} changes, each seen exactly once and in order, in {answers} answers "
-           f"(at most {per_answer} per answer; {changes // 2} were waiting before the first poll, "
-           f"{changes - changes // 2} arrived while you polled)")
+    return passed(f"{changes:,} changes, each seen exactly once and in order, in {answers} answers "
+                  f"(at most {per_answer} per answer; {changes // 2} were waiting before the first poll, "
+                  f"{changes - changes // 2} arrived while you polled)")
 
 
 HOLD_CASES = [
@@ -121,7 +122,8 @@ HOLD_CASES = [
 ]
 
 
-def check_hold_time(choose_hold: Callable[[float, float], float]) -> None:
+@graded
+def check_hold_time(choose_hold: Callable[[float, float], float]) -> Check:
     """``choose_hold(client_timeout_s, proxy_timeout_s)`` -> seconds the server holds an idle poll.
 
     It must answer before the first of the two gives up, with a margin for the trip back (0.5 s,
@@ -174,10 +176,10 @@ def check_hold_time(choose_hold: Callable[[float, float], float]) -> None:
     if status != 204:
         raise not_yet(f"for real: the idle poll answered {status}, expected 204 No Content")
     nacos = choose_hold(30.0, 300.0)
-    passed(f"all {len(HOLD_CASES)} cases hold between half the limit and the limit minus a margin; "
-           f"for real, a poll held "
-           f"{hold:g} s came back 204 after {elapsed * 1e3:.0f} ms, inside the {client_timeout:g} s "
-           f"timeout. At your Nacos-style hold ({nacos:g} s) 10,000 idle watchers make "
-           f"{10_000 / nacos:,.0f} requests/s.")
+    return passed(f"all {len(HOLD_CASES)} cases hold between half the limit and the limit minus a margin; "
+                  f"for real, a poll held "
+                  f"{hold:g} s came back 204 after {elapsed * 1e3:.0f} ms, inside the {client_timeout:g} s "
+                  f"timeout. At your Nacos-style hold ({nacos:g} s) 10,000 idle watchers make "
+                  f"{10_000 / nacos:,.0f} requests/s.")
 
 

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from .claims import ClaimFailed, not_yet, passed, within
+from .claims import Check, ClaimFailed, graded, not_yet, passed, within
 
 
 def _get_state(conn: http.client.HTTPConnection, path: str,
@@ -19,8 +19,9 @@ def _get_state(conn: http.client.HTTPConnection, path: str,
     return response.status, response.getheader("ETag")
 
 
+@graded
 def check_conditional_headers(build_headers: Callable[[str | None], dict[str, str]],
-                              polls: int = 20) -> None:
+                              polls: int = 20) -> Check:
     """Poll a real short-polling server with and without the learner's headers; report bytes saved.
 
     ``build_headers(previous_etag)`` must return the request headers for the next poll:
@@ -82,14 +83,15 @@ def check_conditional_headers(build_headers: Callable[[str | None], dict[str, st
     finally:
         server.stop()
     saved = plain_bytes - cond_bytes
-    passed(f"{polls} polls with nothing new: {plain_bytes:,} B on the wire without your headers, "
-           f"{cond_bytes:,} B with them — {saved / polls:.0f} B saved per poll "
-           f"({saved / plain_bytes:.0%}). All {polls} came back 304 Not Modified, and after a goal "
-           f"the old ETag {etag} brought the new state ({new_etag}).")
+    return passed(f"{polls} polls with nothing new: {plain_bytes:,} B on the wire without your headers, "
+                  f"{cond_bytes:,} B with them — {saved / polls:.0f} B saved per poll "
+                  f"({saved / plain_bytes:.0%}). All {polls} came back 304 Not Modified, and after a goal "
+                  f"the old ETag {etag} brought the new state ({new_etag}).")
 
 
+@graded
 def check_prediction(predict: Callable[[float, float], tuple[float, float]],
-                     results: dict[float, Any] | None = None) -> None:
+                     results: dict[float, Any] | None = None) -> Check:
     """``predict(interval_s, rate)`` -> ``(mean_latency_ms, requests_per_s)``: theory, then measurement.
 
     ``results`` maps interval -> :class:`rtlab.lessons.experiments.Result` (the notebook's sweep);
@@ -127,10 +129,11 @@ def check_prediction(predict: Callable[[float, float], tuple[float, float]],
         lines.append(f"  every {interval:g} s: mean latency {latency:.0f} ms predicted, "
                      f"{result.summary().mean:.0f} ms measured; requests/s {requests:.1f} predicted, "
                      f"{measured_rps:.1f} measured")
-    passed("your theory matches the formulas, and the measurements:\n" + "\n".join(lines))
+    return passed("your theory matches the formulas, and the measurements:\n" + "\n".join(lines))
 
 
-def check_empty_per_event(empty_per_event: Callable[[float, float], float]) -> None:
+@graded
+def check_empty_per_event(empty_per_event: Callable[[float, float], float]) -> Check:
     """``empty_per_event(interval_s, rate)``: polls that find nothing, per event (evenly spaced events)."""
     for interval, rate, want in [(0.05, 5.0, 3.0), (0.25, 2.0, 1.0), (1.0, 0.5, 1.0),
                                  (0.1, 20.0, 0.0), (0.5, 10.0, 0.0)]:
@@ -152,7 +155,8 @@ def check_empty_per_event(empty_per_event: Callable[[float, float], float]) -> N
     if not within(measured, predicted, 0.35):
         raise ClaimFailed(f"measured {measured:.2f} empty responses per event, predicted {predicted:g}: "
                           "the machine may be very busy, re-run this cell")
-    passed(f"formula right; measured at 0.05 s and 5 events/s: {result.empty_responses} empty "
-           f"responses for {result.events} events = {measured:.2f} per event (predicted {predicted:g})")
+    return passed(f"formula right; measured at 0.05 s and 5 events/s: {result.empty_responses} empty "
+                  f"responses for {result.events} events = {measured:.2f} per event "
+                  f"(predicted {predicted:g})")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .claims import not_yet, passed
+from .claims import Check, graded, not_yet, passed
 
 # The quiet feed of the "Your turn": one event a minute, and what each technique sends meanwhile.
 QUIET_FEED = {"event_every_s": 60.0, "poll_every_s": 5.0, "hold_s": 30.0,
@@ -29,19 +29,20 @@ def quiet_feed_bytes(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
+@graded
 def check_quiet_prediction(predict: Callable[[str, dict[str, Any]], float], results: dict[str, Any],
-                           clients: int = 1000) -> dict[str, float]:
+                           clients: int = 1000) -> Check:
     """Check ``predict(transport, results) -> bytes per event per client`` for the quiet feed."""
     reference = quiet_feed_bytes(results)
     hints = {
-        "short-polling": "a poll every 5 s and an event every 60 s: 12 requests per event; bytes per "
-                         "request = (server.bytes_in + server.bytes_out) / server.requests.",
-        "long-polling": "a request is answered when an event comes or when the hold (30 s) runs out: "
-                        "60 / 30 = 2 requests per event, each about as big as the ones you measured.",
-        "sse": "one event costs what it cost here (results['sse'].bytes_per_event); add the keep-alive "
-               f"comments sent in the silence: 60 / 15 = 4 of {SSE_KEEPALIVE_BYTES} bytes.",
-        "websocket": "one event costs what it cost here; add the pings: 60 / 10 = 6 ping/pong pairs "
-                     f"of {WS_PING_PONG_BYTES} bytes.",
+        "short-polling": "how many polls fit in the 60 s between two events, and what does one poll "
+                         "cost here? results[...].server has the run's requests and bytes.",
+        "long-polling": "a long poll ends when an event comes or when its hold runs out: how many "
+                        "requests does a minute with one event take, at a 30 s hold?",
+        "sse": "the event itself costs what it cost in this run; what else crosses the wire in a "
+               "minute of silence? (see the task: keep-alive comments)",
+        "websocket": "the event itself costs what it cost in this run; what else crosses the wire in "
+                     "a minute of silence? (see the task: pings)",
     }
     for name, want in reference.items():
         try:
@@ -53,10 +54,10 @@ def check_quiet_prediction(predict: Callable[[str, dict[str, Any]], float], resu
         # Push techniques: leaving out the keep-alives is a small error, so it is accepted.
         low = 0.9 * results[name].bytes_per_event if name in ("sse", "websocket") else 0.65 * want
         if not low <= got <= 1.35 * want:
-            raise not_yet(f"predict({name!r}, results) = {got:.0f} bytes per event; the lab's estimate "
-                          f"is {want:.0f} (accepted: {low:.0f}..{1.35 * want:.0f}).", hints[name])
+            direction = "too low" if got < low else "too high"
+            raise not_yet(f"predict({name!r}, results) = {got:.0f} bytes per event: {direction} by more "
+                          "than a third, for a minute with one event.", hints[name])
     winner = min(reference, key=reference.get)
     per_minute = ", ".join(f"{n} {v * clients / 1e6:.2g} MB" for n, v in reference.items())
-    passed(f"your estimates match. At one event a minute {winner} sends the fewest bytes; for "
-           f"{clients} clients that is, per minute: {per_minute}.")
-    return reference
+    return passed(f"your estimates match. At one event a minute {winner} sends the fewest bytes; for "
+                  f"{clients} clients that is, per minute: {per_minute}.", value=reference)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .claims import not_yet, passed
+from .claims import Check, graded, not_yet, passed
 
 # Payloads that break naive encoders: line breaks of all three kinds, empty lines, a
 # leading space (the parser eats exactly one), text that looks like a field or a comment,
@@ -39,7 +39,8 @@ def _httpx_sse_events(raw: bytes) -> list[tuple[str, str, str]] | None:
     return events
 
 
-def check_encoder(encode: Any) -> None:
+@graded
+def check_encoder(encode: Any) -> Check:
     """Check ``encode(data, id, event) -> bytes`` by parsing its output as a browser would."""
     from ...wire.sse import SSEParser
 
@@ -74,11 +75,12 @@ def check_encoder(encode: Any) -> None:
             raise not_yet(f"{call} produced {raw!r}: the spec parser is happy, but httpx-sse reads "
                           f"{other!r} (expected [{want!r}]). Keep to the plainest form of each field.")
     also = " and by httpx-sse" if second_opinion else ""
-    passed(f"all {len(SSE_ENCODER_CASES)} tricky payloads survive the round trip "
-           f"(parsed by rtlab's spec parser{also}).")
+    return passed(f"all {len(SSE_ENCODER_CASES)} tricky payloads survive the round trip "
+                  f"(parsed by rtlab's spec parser{also}).")
 
 
-def check_replay(events_to_replay: Any) -> None:
+@graded
+def check_replay(events_to_replay: Any) -> Check:
     """Check the server side of ``Last-Event-ID``: which events to send a reconnecting client."""
     from ...hub import Event, Gap
     from ..scenarios import tokens
@@ -100,13 +102,14 @@ def check_replay(events_to_replay: Any) -> None:
         try:
             got = list(events_to_replay(header, buffer))
         except Exception as exc:  # noqa: BLE001 - tell the learner what happened
-            raise not_yet(f"events_to_replay({header!r}, buffer) raised {exc!r} ({why}).") from exc
+            raise not_yet(f"events_to_replay({header!r}, buffer) raised {exc!r} ({why}).",
+                          "a missing or empty header is not an error: what should it count as?") from exc
         want = [e for e in buffer if e.seq >= first]
         if [e.seq for e in got] != [e.seq for e in want]:
             raise not_yet(
                 f"Last-Event-ID {header!r} ({why}): you replay {seqs(got)}, expected {seqs(want)}.",
-                "send the events whose seq is greater than int(Last-Event-ID), oldest first; "
-                "no header or an empty one counts as 0.")
+                "the header is the id of the last event the client has: which events does it still "
+                "need, and in what order? (No header at all: what does the client have then?)")
     try:
         got = list(events_to_replay("abc", answer))
     except ValueError:
@@ -114,20 +117,20 @@ def check_replay(events_to_replay: Any) -> None:
     else:
         raise not_yet(f"Last-Event-ID 'abc' gave {seqs(got)}: an id this server never sent must "
                       "be refused (raise ValueError — the server answers 400 Bad Request).",
-                      "int('abc') already raises ValueError.")
+                      "what happens when you turn 'abc' into a number?")
     try:
         got = list(events_to_replay("20", trimmed))
     except Gap as gap:
         if (gap.first_missing, gap.last_missing) != (21, 40):
             raise not_yet(f"right idea, but Gap says {gap.first_missing}..{gap.last_missing} are "
                           "missing; the client has 1..20 and the buffer starts at 41.",
-                          "Gap(since, oldest_seq_in_buffer): Gap(20, 41).") from gap
+                          "Gap takes the client's cursor and the oldest seq still in the buffer.") from gap
     else:
         raise not_yet(
             f"the buffer only holds seq 41..{last}, the client has 1..20, and you replay "
             f"{seqs(got)}: events 21..40 would vanish without a word.",
-            "if since + 1 < buffer[0].seq, raise rtlab.Gap(since, buffer[0].seq): the server "
-            "then tells the client what it lost.")
-    passed("replay is right: nothing twice, nothing lost, garbage refused, a gap announced.")
+            "compare the first seq the client needs with the oldest seq the buffer still has; "
+            "if it is gone, raise rtlab.Gap and the server tells the client what it lost.")
+    return passed("replay is right: nothing twice, nothing lost, garbage refused, a gap announced.")
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from ...lab import wait_until
 from ...wire.http import status_code
-from .claims import not_yet, passed
+from .claims import Check, graded, not_yet, passed
 
 
-def check_heartbeat(heartbeat_for: Callable[[float], Any], notice_within_s: float = 1.0) -> None:
+@graded
+def check_heartbeat(heartbeat_for: Callable[[float], Any], notice_within_s: float = 1.0) -> Check:
     """Exercise: pick the server ``heartbeat`` that drops a vanished client within a deadline.
 
     First the arithmetic (aiohttp pings after ``heartbeat`` s of silence and gives up
@@ -56,9 +57,9 @@ def check_heartbeat(heartbeat_for: Callable[[float], Any], notice_within_s: floa
         live.stop()
         server.stop()
     first_ping = f"a ping at {pings[0]:.2f} s, " if pings else ""
-    passed(f"heartbeat={h:.2f} s: the silent client got {first_ping}no pong went back, and the server "
-           f"dropped it after {peer.closed_after_s:.2f} s (deadline {notice_within_s:g} s); the live "
-           "client answered its pings and stayed connected")
+    return passed(f"heartbeat={h:.2f} s: the silent client got {first_ping}no pong went back, and the server "
+                  f"dropped it after {peer.closed_after_s:.2f} s (deadline {notice_within_s:g} s); the live "
+                  "client answered its pings and stayed connected")
 
 
 ALLOWED_ORIGINS = {"https://quiz.example"}
@@ -74,7 +75,8 @@ ORIGIN_CASES = [
 ]
 
 
-def check_origin_allowed(origin_allowed: Callable[[str | None, set[str]], Any]) -> None:
+@graded
+def check_origin_allowed(origin_allowed: Callable[[str | None, set[str]], Any]) -> Check:
     """Exercise: refuse a foreign ``Origin`` (cross-site WebSocket hijacking, RFC 6455 §10.2).
 
     Tries the function on tricky origins, then plugs it into a real server and opens two
@@ -105,7 +107,7 @@ def check_origin_allowed(origin_allowed: Callable[[str | None, set[str]], Any]) 
     if statuses != {"https://evil.example": 403, "https://quiz.example": 101}:
         raise not_yet(f"the real server answered {statuses}; expected 403 for the foreign origin and 101 "
                       "for the allowed one.")
-    passed("Origin https://evil.example → HTTP 403 (no WebSocket), https://quiz.example → 101 Switching "
-           f"Protocols; {len(ORIGIN_CASES)} tricky origins judged right")
+    return passed("Origin https://evil.example → HTTP 403 (no WebSocket), https://quiz.example → 101 "
+                  f"Switching Protocols; {len(ORIGIN_CASES)} tricky origins judged right")
 
 

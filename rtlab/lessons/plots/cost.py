@@ -14,7 +14,7 @@ from .base import _axes, _by_transport, colour, display_name, new_figure
 __all__ = ["cost_bars", "tradeoff"]
 
 
-def cost_bars(results: Mapping[str, Any] | Sequence[Any]) -> Figure:
+def cost_bars(results: Mapping[str, Any] | Sequence[Any], *, title: str | None = None) -> Figure:
     """What one event cost per client: requests, bytes on the wire (both ways), server CPU.
 
     ``results`` is what :func:`rtlab.lessons.experiments.compare` returns (Results, not plain lists:
@@ -56,11 +56,12 @@ def cost_bars(results: Mapping[str, Any] | Sequence[Any]) -> Figure:
         ax.tick_params(axis="x", labelrotation=20, labelsize=9)
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    fig.suptitle("What each event cost (lower is cheaper)")
+    fig.suptitle(title or "What each event cost (lower is cheaper)")
     return fig
 
 
-def tradeoff(points: Sequence[tuple[float, float, float]], ax: Axes | None = None) -> Figure:
+def tradeoff(points: Sequence[tuple[float, float, float]], ax: Axes | None = None, *,
+             title: str | None = None) -> Figure:
     """Short polling's dial: requests per second against mean latency, one point per interval.
 
     ``points`` are ``(interval_s, requests_per_s, mean_latency_ms)``. The dashed line is the
@@ -92,7 +93,7 @@ def tradeoff(points: Sequence[tuple[float, float, float]], ax: Axes | None = Non
             lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
     ax.set_xlabel("requests per second, per client (log scale)")
     ax.set_ylabel("mean latency (ms, log scale)")
-    ax.set_title("Short polling: fewer requests cost latency")
+    ax.set_title(title or "Short polling: fewer requests cost latency")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=9, loc="upper right")
     return fig

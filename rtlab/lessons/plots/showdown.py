@@ -9,45 +9,51 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import blended_transform_factory
 
 from .base import _axes, _by_transport, _legend_below, colour, display_name
 
 __all__ = ["connection_bars", "scaling", "scaling_value"]
 
 
-def connection_bars(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = None) -> Figure:
-    """TCP connections each technique's server accepted, and requests it answered, for all clients.
+def connection_bars(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = None, *,
+                    title: str | None = None) -> Figure:
+    """What differs between techniques that all hold one connection per client: requests over it.
 
-    With HTTP keep-alive a poller reuses its connection, so every technique holds about one
-    per client; what differs is how many requests travel over it.
+    Each bar is the number of HTTP requests one connection carried during the experiment
+    (requests the clients made ÷ TCP connections the server accepted); the x labels say how
+    many connections each server accepted for how many clients. With keep-alive a poller
+    reuses its connection, so the connection counts are alike; the traffic over them is not.
     """
-    fig, ax = _axes(ax, 6, 3.8)
+    fig, ax = _axes(ax, 7, 4)
     by_name = _by_transport(results)
-    labels = [display_name(n) for n in by_name]
-    connections = [by_name[n].server.connections_total for n in by_name]
-    bars = ax.bar(labels, connections, color=[colour(n) for n in by_name])
+    connections = [res.server.connections_total for res in by_name.values()]
     requests = [sum(r.requests for r in res.recorders) for res in by_name.values()]
-    ax.bar_label(bars, labels=[f"{c} conn.\n{q} req." for c, q in zip(connections, requests, strict=True)],
-                 padding=2, fontsize=8)
-    ax.margins(y=0.3)
-    ax.set_ylabel("TCP connections accepted")
-    ax.set_title("Connections (and the requests they carried)")
-    ax.tick_params(axis="x", labelrotation=20, labelsize=9)
+    per_connection = [q / c if c else 0.0 for q, c in zip(requests, connections, strict=True)]
+    labels = [f"{display_name(n)}\n{c} conn. / {res.clients} clients"
+              for (n, res), c in zip(by_name.items(), connections, strict=True)]
+    bars = ax.bar(labels, per_connection, color=[colour(n) for n in by_name])
+    ax.bar_label(bars, labels=[f"{v:.3g}" for v in per_connection], padding=2, fontsize=9)
+    ax.margins(y=0.15)
+    ax.set_ylabel("HTTP requests per TCP connection")
+    ax.set_title(title or "Connections are alike; the requests over them differ")
+    ax.tick_params(axis="x", labelsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     return fig
 
 
-SCALING_METRICS: dict[str, tuple[str, Any]] = {
-    # metric -> (title, value of one Result). Totals are for all clients; the server's counters
-    # start when the events start (the clients' own counts include connecting).
-    "requests_per_s": ("HTTP requests per second", lambda r: r.server.requests / r.duration_s),
-    "bytes_per_s": ("Bytes per second, both ways",
+SCALING_METRICS: dict[str, tuple[str, str, Any]] = {
+    # metric -> (quantity, unit, value of one Result). Totals are for all clients; the server's
+    # counters start when the events start (the clients' own counts include connecting).
+    "requests_per_s": ("HTTP requests, all clients", "requests/s",
+                       lambda r: r.server.requests / r.duration_s),
+    "bytes_per_s": ("bytes on the wire, both ways, all clients", "bytes/s",
                     lambda r: (r.server.bytes_in + r.server.bytes_out) / r.duration_s),
-    "cpu_ms_per_s": ("Server CPU ms per second", lambda r: r.server.cpu_s * 1000 / r.duration_s),
-    "connections": ("Connections open", lambda r: r.server.connections_open),
-    "bytes_per_event": ("Bytes per event per client", lambda r: r.bytes_per_event),
-    "p50_ms": ("Median latency (ms)", lambda r: r.summary().p50),
+    "cpu_ms_per_s": ("server CPU time", "ms per s", lambda r: r.server.cpu_s * 1000 / r.duration_s),
+    "connections": ("connections open", "connections", lambda r: r.server.connections_open),
+    "bytes_per_event": ("bytes per event per client", "bytes", lambda r: r.bytes_per_event),
+    "p50_ms": ("median latency", "ms", lambda r: r.summary().p50),
 }
 
 
@@ -64,35 +70,40 @@ def scaling_value(result: Any, metric: str) -> float:
     """One point of :func:`scaling`: ``metric`` (a key of :data:`SCALING_METRICS`) of a Result."""
     if metric not in SCALING_METRICS:
         raise ValueError(f"metric must be one of {', '.join(SCALING_METRICS)}; got {metric!r}")
-    return float(SCALING_METRICS[metric][1](result))
+    return float(SCALING_METRICS[metric][2](result))
+
+
+def _spread_labels(ys: list[float], min_gap: float) -> list[float]:
+    """Positions for labels at ``ys`` (axis fractions), moved apart to at least ``min_gap``."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    placed = list(ys)
+    for prev, cur in zip(order, order[1:], strict=False):
+        placed[cur] = max(placed[cur], placed[prev] + min_gap)
+    return placed
 
 
 def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per_s",
-            ax: Axes | None = None) -> Figure:
+            ax: Axes | None = None, *, title: str | None = None) -> Figure:
     """Cost against the number of clients, one line per transport (log–log axes).
 
-    ``scaled`` is what :func:`rtlab.lessons.experiments.scale` returns. On log–log axes a cost that
-    grows in proportion to the clients is a line of slope 1 (the dotted guide); a flat line
-    does not grow at all.
+    ``scaled`` is what :func:`rtlab.experiments.scale` returns; use at least three client
+    counts, so that a line's shape means something. Each line ends in a label with its last
+    value; the labels are moved apart so that they never overlap.
     """
     fig, ax = _axes(ax, 6, 4.2)
     counts = sorted(scaled)
     transports = list(scaled[counts[0]]) if counts else []
+    quantity, unit, _ = SCALING_METRICS[metric]
+    ends: list[tuple[str, float]] = []
     for name in transports:
         points = [(n, scaling_value(scaled[n][name], metric)) for n in counts if name in scaled[n]]
         xs = [n for n, v in points if v > 0]  # a log axis cannot show 0: say so in the legend
         ys = [v for _, v in points if v > 0]
         label = display_name(name) + ("" if len(xs) == len(points) else "  (0: not shown)")
         ax.plot(xs, ys, color=colour(name), marker="o", linewidth=2, label=label)
-        for x, v in zip(xs, ys, strict=True):
-            ax.annotate(_compact(v), (x, v), xytext=(5, 3), textcoords="offset points", fontsize=8,
-                        color=colour(name))
-    values = [scaling_value(scaled[n][t], metric) for n in counts for t in scaled[n]]
-    positive = [v for v in values if v > 0]
-    if len(counts) >= 2 and positive:  # the slope-1 guide: "grows in proportion to the clients"
-        top = max(positive)
-        ax.plot([counts[0], counts[-1]], [top * counts[0] / counts[-1], top], color="#888888",
-                linestyle=":", linewidth=1, label="∝ clients (slope 1)")
+        if ys:
+            ends.append((name, ys[-1]))
+    positive = [v for _, v in ends]
     ax.set_xscale("log")
     if positive:
         ax.set_yscale("log")
@@ -102,10 +113,22 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
     ax.yaxis.set_minor_formatter(FuncFormatter(  # label 2s and 5s too: a decade is a lot of axis
         lambda v, _: _compact(v) if f"{v:.0e}"[0] in "25" else ""))
-    ax.margins(x=0.15, y=0.15)
+    if counts:
+        ax.set_xlim(counts[0] / 1.4, counts[-1] * 2.6)  # room on the right for the end labels
+    ax.margins(y=0.15)
+    if ends:
+        fig.canvas.draw()  # the y limits are final now: place the labels in axes fractions
+        to_axes = ax.transAxes.inverted()
+        fractions = [to_axes.transform(ax.transData.transform((counts[-1], v)))[1] for _, v in ends]
+        placed = _spread_labels(fractions, 0.07)
+        label_at = blended_transform_factory(ax.transData, ax.transAxes)
+        for (name, value), y in zip(ends, placed, strict=True):
+            ax.annotate(_compact(value), (counts[-1], value), xytext=(counts[-1] * 1.25, y),
+                        textcoords=label_at, fontsize=8, color=colour(name), va="center",
+                        arrowprops={"arrowstyle": "-", "color": colour(name), "linewidth": 0.6})
     ax.set_xlabel("clients per technique (log scale)")
-    ax.set_ylabel("log scale")
-    ax.set_title(SCALING_METRICS[metric][0])
+    ax.set_ylabel(f"{quantity} ({unit}, log scale)")
+    ax.set_title(title or quantity[0].upper() + quantity[1:])
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax)
     return fig

@@ -13,7 +13,7 @@ from .base import PUBLISH_COLOUR, _axes, _by_transport, _first_recorder, colour,
 __all__ = ["timeline"]
 
 
-def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None) -> Figure:
+def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None, title: str | None = None) -> Figure:
     """When each event was published and when it arrived, per transport (first client of each).
 
     ``y="seq"`` (default): events received so far against time. Push transports hug the
@@ -49,12 +49,12 @@ def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None) -> Figure:
     ax.set_xlabel("time since the first publish (s)")
     if y == "seq":
         ax.set_ylabel("events received (seq)")
-        ax.set_title("When events arrived: push keeps pace, polling climbs in steps")
+        ax.set_title(title or "When events arrived: push keeps pace, polling climbs in steps")
     else:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_ylabel("latency (ms, log scale)")
-        ax.set_title("Each event's latency, by when it was published")
+        ax.set_title(title or "Each event's latency, by when it was published")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     return fig

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import random
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -94,21 +96,47 @@ def ticking_counter(name: str = "env-check", hz: float = 5.0) -> w.HTML:
     return view
 
 
-def self_check(question: str, choices: Sequence[str], answer: int, explanation: str = "") -> w.VBox:
-    """A multiple-choice question with immediate feedback when the learner picks an answer."""
-    buttons = w.RadioButtons(options=list(choices), value=None, layout=w.Layout(width="auto"))
-    feedback = w.HTML()
+class SelfCheck(w.VBox):
+    """A multiple-choice question that explains every answer, right or wrong, when picked.
 
-    def on_pick(change: dict[str, Any]) -> None:
+    The options are shuffled with a seed taken from the question's text: the same order on
+    every run and for every learner, but the right answer is not always in the same place.
+
+    Args:
+        question: the question.
+        right: ``(text, why it is right)``.
+        wrong: ``[(text, why it is wrong), ...]`` — each wrong option gets its own explanation.
+        seed: overrides the seed derived from the question.
+    """
+
+    def __init__(self, question: str, right: tuple[str, str], wrong: Sequence[tuple[str, str]],
+                 *, seed: int | None = None) -> None:
+        options = [(right[0], True, right[1])] + [(text, False, why) for text, why in wrong]
+        random.Random(zlib.crc32(question.encode()) if seed is None else seed).shuffle(options)
+        self.question, self.options = question, options
+        self.answer = next(i for i, (_, correct, _) in enumerate(options) if correct)
+        self.buttons = w.RadioButtons(options=[text for text, _, _ in options], value=None,
+                                      layout=w.Layout(width="auto"))
+        self.feedback = w.HTML()
+        self.buttons.observe(self._on_pick, names="value")
+        super().__init__([w.HTML(f"<b>{html.escape(question)}</b>"), self.buttons, self.feedback])
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
         if change["new"] is None:
             return
-        if buttons.index == answer:
-            feedback.value = f"<span style='color:#1a7f37'>✓ Right.</span> {html.escape(explanation)}"
+        _, correct, why = self.options[self.buttons.index]
+        if correct:
+            self.feedback.value = f"<span style='color:#1a7f37'>✓ Right.</span> {html.escape(why)}"
         else:
-            feedback.value = "<span style='color:#b35900'>✗ Not quite — think again.</span>"
+            self.feedback.value = (f"<span style='color:#b35900'>✗ Not quite.</span> {html.escape(why)} "
+                                   "Try another answer.")
 
-    buttons.observe(on_pick, names="value")
-    return w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), buttons, feedback])
+
+def self_check(question: str, right: tuple[str, str], wrong: Sequence[tuple[str, str]],
+               *, seed: int | None = None) -> SelfCheck:
+    """A self-check question: ``right=(text, why)``, ``wrong=[(text, why), ...]``, shuffled (seeded)."""
+    return SelfCheck(question, right, wrong, seed=seed)
+
 
 
 

@@ -51,37 +51,39 @@ def race(name: str = "race") -> Race:
 
 
 def advisor(results: dict[str, Any] | None = None) -> w.VBox:
-    """"Which technique should I use?": the learner states their needs, gets the article's advice.
+    """"Which technique should I use?": the learner states their needs, gets the article's rule.
 
-    With ``results`` from :func:`rtlab.lessons.experiments.compare`, the advice comes with the
-    measured evidence for the recommended technique.
+    The article's four rules (see :func:`rtlab.article.advise`); with ``results`` from
+    :func:`rtlab.lessons.experiments.compare`, the advice comes with the measured evidence for the
+    recommended technique, and the lab's objection where its measurements disagree with the rule.
     """
     from ..article import advise
 
     both = w.Checkbox(description="the client sends messages too (both directions)", indent=False)
-    old = w.Checkbox(description="old browsers or proxies that break long-lived connections",
-                     indent=False)
-    budget = w.FloatLogSlider(value=1000, base=10, min=0, max=4, description="latency budget ms",
-                              style={"description_width": "initial"})
-    clients = w.IntSlider(value=100, min=1, max=10_000, description="clients",
-                          style={"description_width": "initial"})
+    compatible = w.Checkbox(description="simplest and most compatible: old clients, or proxies that cut "
+                                        "long-lived requests", indent=False,
+                            layout=w.Layout(width="auto"))
+    realtime = w.ToggleButtons(options=[("low: seconds are fine", "low"), ("medium", "medium"),
+                                        ("high: as soon as possible", "high")], value="high",
+                               description="real-time", style={"description_width": "initial"})
     answer = w.HTML()
 
     def update(*_: Any) -> None:
-        name, why = advise(both_directions=both.value, latency_budget_ms=budget.value,
-                           clients=clients.value, old_browsers_or_strict_proxies=old.value)
+        advice = advise(both_directions=both.value, realtime=realtime.value,
+                        compatibility=compatible.value, results=results)
         evidence = ""
-        if results and name in results:
-            s = results[name].summary()
+        if results and advice.technique in results:
+            r = results[advice.technique]
+            s = r.summary()
             evidence = (f"<br><small>Measured here: p50 {s.p50:.3g} ms, p99 {s.p99:.3g} ms, "
-                        f"{results[name].requests_per_event:.2f} requests and "
-                        f"{results[name].bytes_per_event:.0f} bytes per event.</small>")
-            if s.p99 > budget.value:
-                evidence += (f"<br><small style='color:#b35900'>Its measured p99 is over your "
-                             f"{budget.value:.0f} ms budget.</small>")
-        answer.value = f"<b>Use {html.escape(name)}</b>: {html.escape(why)}{evidence}"
+                        f"{r.requests_per_event:.2f} requests and {r.bytes_per_event:.0f} bytes per "
+                        "event.</small>")
+        note = (f"<br><span style='color:#b35900'>Where the lab disagrees: {html.escape(advice.lab_note)}"
+                "</span>" if advice.lab_note else "")
+        answer.value = (f"<b>Use {html.escape(advice.technique)}</b> — the article's rule "
+                        f"<b>{html.escape(advice.rule)}</b>: {html.escape(advice.why)}{evidence}{note}")
 
-    for control in (both, old, budget, clients):
+    for control in (both, compatible, realtime):
         control.observe(update, names="value")
     update()
-    return w.VBox([both, old, budget, clients, answer])
+    return w.VBox([both, compatible, realtime, answer])
