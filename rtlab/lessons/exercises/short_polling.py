@@ -101,7 +101,8 @@ def check_prediction(predict: Callable[[float, float], tuple[float, float]],
         got = predict(interval, rate)
         if not isinstance(got, tuple | list) or len(got) != 2 or None in got:
             raise not_yet(f"predict({interval}, {rate}) returned {got!r}; expected two numbers "
-                          "(mean_latency_ms, requests_per_s)")
+                          "(mean_latency_ms, requests_per_s)",
+                          "replace each None with a formula in interval (and rate, if it matters)")
         latency, requests = (float(x) for x in got)
         want_latency, want_requests = interval * 1000 / 2, 1 / interval
         if not (want_latency * 0.95 <= latency <= want_latency * 1.05 + 10):
@@ -139,7 +140,8 @@ def check_empty_per_event(empty_per_event: Callable[[float, float], float]) -> C
                                  (0.1, 20.0, 0.0), (0.5, 10.0, 0.0)]:
         got = empty_per_event(interval, rate)
         if got is None or not isinstance(got, int | float):
-            raise not_yet(f"empty_per_event({interval}, {rate}) returned {got!r}; expected a number")
+            raise not_yet(f"empty_per_event({interval}, {rate}) returned {got!r}; expected a number",
+                          "count per second: how many polls, and how many of them can carry an event?")
         if abs(got - want) > 0.02:
             hint = ("per second the client makes 1/interval polls and at most `rate` of them "
                     "can carry an event")
