@@ -50,7 +50,7 @@ def football(seed: int = 0, home: str = "Rovers", away: str = "United") -> Itera
 
 def config_changes(seed: int = 0, keys: Iterable[str] = ("timeout_ms", "feature.dark_mode",
                                                          "max_connections")) -> Iterator[Item]:
-    """Endless updates to a few configuration keys, each with a version and an MD5 (as Nacos sends)."""
+    """Endless updates to a few configuration keys, each with a version and an MD5 (as Nacos 1.x sent)."""
     rng = random.Random(seed)
     keys = list(keys)
     for version in itertools.count(1):

@@ -115,7 +115,7 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
 
 
 HOLD_CASES = [
-    (30.0, 300.0, "Nacos: the client gives up after 30 s; jupyter-server-proxy cuts at 300 s"),
+    (30.0, 300.0, "Nacos 1.x: the client gives up after 30 s; jupyter-server-proxy cuts at 300 s"),
     (90.0, 300.0, "Apollo: the client reads for 90 s"),
     (30.0, 20.0, "a proxy that cuts requests after 20 s, in front of a 30 s client"),
     (1.0, 60.0, "this lab's real test: a client that gives up after 1 s"),
@@ -147,7 +147,7 @@ def check_hold_time(choose_hold: Callable[[float, float], float]) -> Check:
                 f"request is cut after {limit:g} s, and the 204 must travel back before that; "
                 f"leave at least {min(0.5, 0.1 * limit):g} s. Too late, and the client sees an "
                 "error instead of 'nothing new' (and a proxy may log it as a failure).",
-                "answer a little before the first of the two limits: Nacos holds 29.5 s for 30 s")
+                "answer a little before the first of the two limits: Nacos 1.x held 29.5 s for 30 s")
         if hold < 0.5 * limit:
             raise not_yet(
                 f"choose_hold({client_timeout:g}, {proxy_timeout:g}) = {hold:g} s ({who}): safe, "

@@ -65,9 +65,9 @@ def check_encoder(encode: Any) -> Check:
             if g != e:
                 raise not_yet(
                     f"{call} produced {raw!r}; a browser reads its {what} as {g!r}, expected {e!r}.",
-                    "split the payload on CRLF, LF and CR (normalise to '\\n' first), write one "
-                    "'data: <line>' per line — with exactly one space after the colon, since the "
-                    "parser removes one — and write 'id:'/'event:' only when they are given.")
+                    "which line endings does the parser know (there are three)? Every line of the "
+                    "payload needs a field line of its own; and how many spaces after the colon "
+                    "does the parser remove?")
         other = _httpx_sse_events(raw)
         if other is None:
             second_opinion = False

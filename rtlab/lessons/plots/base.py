@@ -108,10 +108,13 @@ def _axes(ax: Axes | None, width: float = 7.5, height: float = 4.2) -> tuple[Fig
 
 
 def _legend_below(ax: Axes) -> None:
-    """A legend under the axes, where it cannot hide the data."""
-    if not ax.get_legend_handles_labels()[0]:
+    """A legend under the axes, where it cannot hide the data: one column if labels are long."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
         return  # nothing was drawn
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=9,
+    width = ax.get_position().width * ax.figure.get_figwidth()  # inches the axes may span
+    ncols = 2 if len(labels) > 1 and max(map(len, labels)) * 0.07 * 2 < width else 1
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=ncols, fontsize=9,
               frameon=False)
 
 

@@ -63,7 +63,7 @@ def _cdf_on(ax: Axes, series: dict[str, Any], *, log: bool) -> tuple[float, floa
 
 def latency_cdf(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = None, *,
                 title: str | None = None, xlabel: str = "latency, publish → receipt",
-                linear_panel: bool | None = None) -> Figure:
+                ylabel: str = "fraction of events received", linear_panel: bool | None = None) -> Figure:
     """Each series' latency CDF: for each latency x, the fraction of events that arrived within x.
 
     ``results`` is what :func:`rtlab.experiments.compare` returns, or ``{name: [ms, ...]}``.
@@ -87,6 +87,7 @@ def latency_cdf(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = No
             ax.set_xlim(smallest / 1.5, largest * 1.5)
         _plain_log_ticks(ax.xaxis)
         ax.set_xlabel(f"{xlabel} (ms, log scale)")
+        ax.set_ylabel(ylabel)
         ax.set_title(title or "How soon events arrived (further left = sooner)")
         _legend_below(ax)
         return fig
