@@ -21,13 +21,15 @@ def connection_bars(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None 
     """What differs between techniques that all hold one connection per client: requests over it.
 
     Each bar is the number of HTTP requests one connection carried during the experiment
-    (requests the clients made ÷ TCP connections the server accepted); the x labels say how
-    many connections each server accepted for how many clients. With keep-alive a poller
+    (requests the clients made ÷ TCP connections they opened); the x labels say how many
+    connections the clients of each technique opened. With keep-alive a poller
     reuses its connection, so the connection counts are alike; the traffic over them is not.
     """
     fig, ax = _axes(ax, 7, 4)
     by_name = _by_transport(results)
-    connections = [res.server.connections_total for res in by_name.values()]
+    # Counted by the clients, over the whole run (set-up included): the server's counters in a
+    # Result start at the first event, after every connection was opened.
+    connections = [sum(r.connections for r in res.recorders) for res in by_name.values()]
     requests = [sum(r.requests for r in res.recorders) for res in by_name.values()]
     per_connection = [q / c if c else 0.0 for q, c in zip(requests, connections, strict=True)]
     labels = [f"{display_name(n)}\n{c} conn. / {res.clients} clients"
@@ -44,16 +46,17 @@ def connection_bars(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None 
 
 
 SCALING_METRICS: dict[str, tuple[str, str, Any]] = {
-    # metric -> (quantity, unit, value of one Result). Totals are for all clients; the server's
-    # counters start when the events start (the clients' own counts include connecting).
-    "requests_per_s": ("HTTP requests, all clients", "requests/s",
+    # metric -> (what it is, the y axis: quantity and unit, value of one Result). Totals are for all
+    # clients; the server's counters start when the events start (the clients' include connecting).
+    "requests_per_s": ("HTTP requests per second", "requests/s, all clients",
                        lambda r: r.server.requests / r.duration_s),
-    "bytes_per_s": ("bytes on the wire, both ways, all clients", "bytes/s",
+    "bytes_per_s": ("bytes per second", "bytes/s, both ways, all clients",
                     lambda r: (r.server.bytes_in + r.server.bytes_out) / r.duration_s),
-    "cpu_ms_per_s": ("server CPU time", "ms per s", lambda r: r.server.cpu_s * 1000 / r.duration_s),
-    "connections": ("connections open", "connections", lambda r: r.server.connections_open),
-    "bytes_per_event": ("bytes per event per client", "bytes", lambda r: r.bytes_per_event),
-    "p50_ms": ("median latency", "ms", lambda r: r.summary().p50),
+    "cpu_ms_per_s": ("server CPU", "server CPU, ms per s", lambda r: r.server.cpu_s * 1000 / r.duration_s),
+    "connections": ("connections open", "connections open", lambda r: r.server.connections_open),
+    "bytes_per_event": ("bytes per event per client", "bytes / event / client",
+                        lambda r: r.bytes_per_event),
+    "p50_ms": ("median latency", "p50 latency, ms", lambda r: r.summary().p50),
 }
 
 
@@ -127,8 +130,8 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
                         textcoords=label_at, fontsize=8, color=colour(name), va="center",
                         arrowprops={"arrowstyle": "-", "color": colour(name), "linewidth": 0.6})
     ax.set_xlabel("clients per technique (log scale)")
-    ax.set_ylabel(f"{quantity} ({unit}, log scale)")
-    ax.set_title(title or quantity[0].upper() + quantity[1:])
+    ax.set_ylabel(f"{unit} (log scale)")
+    ax.set_title(title or quantity[0].upper() + quantity[1:], fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax)
     return fig
