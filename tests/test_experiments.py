@@ -93,3 +93,27 @@ def test_summaries():
     assert percentile([1, 2, 3, 4, 5], 90) == pytest.approx(4.6)
     empty = summarize([])
     assert empty.count == 0 and math.isnan(empty.p50)
+
+
+def test_independent_samples_count_distinct_arrival_moments():
+    from rtlab.lessons.experiments import Result
+    from rtlab.metrics import Recorder
+    from rtlab.net.server import ServerStats
+
+    recorders = []
+    for offset_ms in (0, 1, 2, 50, 51, 120):  # three moments: 0–2 ms, 50–51 ms, 120 ms
+        rec = Recorder(f"c{offset_ms}", "short-polling")
+        rec.record(1, 0, int(offset_ms * 1e6))
+        recorders.append(rec)
+    result = Result("short-polling", 1, recorders, ServerStats("short-polling"), 1.0)
+    assert result.delivered == 6
+    assert result.independent_samples == 3
+
+
+def test_short_pollers_poll_at_independent_phases():
+    # Started together, pollers poll in lockstep and every event reaches all of them at the
+    # same poll: one sample, not six. compare()/measure() start each at its own seeded phase.
+    result = measure("short-polling", clients=6, events=10, rate=20, interval=0.2)
+    check_delivered_exactly_once(result, 10)
+    assert result.independent_samples > 2 * result.events
+    assert "indep." in table({"short-polling": result})
