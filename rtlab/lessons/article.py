@@ -171,7 +171,7 @@ def _realtime(results: dict[str, Any], transport: str) -> Verdict | None:
     word = ARTICLE[transport]["realtime"]
     neighbours = [t for t in present if t != transport
                   and abs(REALTIME_ORDER.index(ARTICLE[t]["realtime"]) - rank) == 1]
-    reading = "delivers " + " and ".join(
+    reading = ", ".join(
         ("sooner than " if REALTIME_ORDER.index(ARTICLE[t]["realtime"]) < rank else "later than ") + t
         for t in neighbours)
     verdict, why = _combine(parts)
@@ -190,7 +190,7 @@ def _resources(results: dict[str, Any], transport: str) -> Verdict | None:
         other_rank = RESOURCES_ORDER.index(ARTICLE[other]["resources"])
         if abs(other_rank - rank) != 1:
             continue
-        against.append(("more than " if rank > other_rank else "less than ") + other)
+        against.append(("costs more than " if rank > other_rank else "costs less than ") + other)
         parts.append(cheaper(results, other, transport) if rank > other_rank
                      else cheaper(results, transport, other))
     if not parts:
@@ -200,7 +200,7 @@ def _resources(results: dict[str, Any], transport: str) -> Verdict | None:
     if transport == "short-polling" and r.server.requests:
         measured += f"; {r.empty_responses / r.server.requests:.0%} of polls empty"
     verdict, why = _combine(parts)
-    reading = "costs " + " and ".join(against) + " per event (bytes on the wire)"
+    reading = ", ".join(against) + " (bytes per event)"
     return Verdict(transport, "resources", word, reading, measured, verdict, why)
 
 
@@ -266,7 +266,10 @@ def _rule(technique: str) -> str:
 
 
 def _p50(results: dict[str, Any] | None, name: str) -> str:
-    return _fmt(results[name].summary().p50) if results and name in results else "a few ms"
+    """The measured median of ``name``, or what notebook 05 typically measures."""
+    if results and name in results:
+        return _fmt(results[name].summary().p50)
+    return "hundreds of ms" if name == "short-polling" else "about 10 ms"
 
 
 def advise(*, both_directions: bool = False, realtime: str = "high", compatibility: bool = False,
