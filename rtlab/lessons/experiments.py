@@ -165,6 +165,8 @@ def run_experiment(
     ``watch(recorders_by_transport, events)`` is called once every client is connected, just
     before the first event: a live view hooks in there (see :func:`rtlab.lessons.widgets.race`).
     ``trace=True`` keeps a trace on every client and server, for :func:`rtlab.lessons.plots.sequence`.
+    Several short pollers start at seeded random phases within one ``interval`` (see
+    :func:`_staggered_pollers`), so that their latencies are independent samples.
     """
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
