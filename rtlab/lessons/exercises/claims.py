@@ -58,10 +58,14 @@ class Check:
         message: what was observed (for ✗: what is wrong, in the learner's terms).
         hint: for ✗, where to look next — a hint, not the answer.
         value: an optional result for the notebook to use.
+        verdict: the first words of a failed check: ``"not yet"`` (the learner's code is
+            wrong) or ``"could not check"`` (the lab's own measurement failed).
     """
 
-    def __init__(self, passed: bool, message: str, hint: str = "", value: Any = None) -> None:
+    def __init__(self, passed: bool, message: str, hint: str = "", value: Any = None,
+                 verdict: str = "not yet") -> None:
         self.passed, self.message, self.hint, self.value = passed, message, hint, value
+        self.verdict = verdict
 
     def __bool__(self) -> bool:
         return self.passed
@@ -69,7 +73,7 @@ class Check:
     def __str__(self) -> str:
         if self.passed:
             return f"✓ {self.message}"
-        return f"✗ not yet — {self.message}" + (f"\nHint: {self.hint}" if self.hint else "")
+        return f"✗ {self.verdict} — {self.message}" + (f"\nHint: {self.hint}" if self.hint else "")
 
     __repr__ = __str__
 
@@ -82,7 +86,8 @@ class Check:
         hint = (f"<div style='color:#555;margin-top:2px'><b>Hint:</b> {html.escape(self.hint)}</div>"
                 if self.hint else "")
         return (f"<div style='border-left:4px solid #b35900;padding:2px 8px'>"
-                f"<b style='color:#b35900'>✗ not yet</b> — {html.escape(self.message)}{hint}</div>")
+                f"<b style='color:#b35900'>✗ {html.escape(self.verdict)}</b> — "
+                f"{html.escape(self.message)}{hint}</div>")
 
 
 def passed(message: str, value: Any = None) -> Check:
@@ -116,7 +121,8 @@ def graded(checker: Callable[..., Check | None]) -> Callable[..., Check]:
     Inside, a checker keeps the plain style — ``raise not_yet(message, hint)`` where the
     learner's code is wrong, ``return passed(message)`` at the end. Here, a :class:`NotYet`
     becomes a ✗ verdict, and so does an exception raised by the learner's function (with
-    the line it came from). :class:`ClaimFailed` — the lab itself misbehaving — still raises.
+    the line it came from). :class:`ClaimFailed` — the lab's own measurement misbehaving —
+    becomes "✗ could not check", which a test of the solution still fails on.
     """
 
     @functools.wraps(checker)
@@ -125,8 +131,9 @@ def graded(checker: Callable[..., Check | None]) -> Callable[..., Check]:
             result = checker(*args, **kwargs)
         except NotYet as exc:
             return Check(False, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
-        except ClaimFailed:
-            raise
+        except ClaimFailed as exc:  # the lab's measurement, not the learner: say so, no traceback
+            return Check(False, str(exc).removeprefix("✗ "), "the machine may be very busy: run this "
+                         "cell again", verdict="could not check")
         except Exception as exc:  # noqa: BLE001 - the learner's function raised: say so, briefly
             return Check(False, f"your function raised {type(exc).__name__}: {exc}{_learner_line(exc)}",
                          "read the error, fix the function, and run its cell and this one again")
