@@ -4,8 +4,8 @@ Method (every constant is stated here and printed with ``--explain``):
 
 * **prose**: the words of the markdown cells (code blocks inside markdown excluded), read at
   ``PROSE_WPM`` = 200 words per minute — a realistic pace for technical text that is being
-  understood, not skimmed (general prose is read at 230–260 wpm; dense technical text at
-  roughly 150–200);
+  understood, not skimmed (silent reading of English non-fiction averages about 240 wpm,
+  Brysbaert 2019; text full of new terms and numbers is read more slowly);
 * **code**: every non-blank, non-comment-only line of a code cell, and of a fenced code block
   inside markdown, at ``CODE_S_PER_LINE`` = 4 s (reading what it does before running it);
 * **running and looking**: ``RUN_S_PER_CELL`` = 10 s per code cell (run it, read its output),
