@@ -61,7 +61,8 @@ class ServerStats:
     def since(self, earlier: ServerStats) -> ServerStats:
         """What happened between ``earlier`` and this snapshot: the counters subtracted.
 
-        ``connections_open`` and ``events`` stay as they are now (they are levels, not counts).
+        ``connections_open``, ``connections_total`` and ``events`` stay as they are now: the
+        connections a client opened before ``earlier`` (to be ready) are still what it costs.
         """
         by_client = {}
         for name, now in self.by_client.items():
@@ -69,7 +70,6 @@ class ServerStats:
             by_client[name] = {k: v - before.get(k, 0) for k, v in now.items()}
         return replace(
             self, requests=self.requests - earlier.requests,
-            connections_total=self.connections_total - earlier.connections_total,
             bytes_in=self.bytes_in - earlier.bytes_in, bytes_out=self.bytes_out - earlier.bytes_out,
             cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)
 
