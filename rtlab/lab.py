@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -179,6 +180,36 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+# ---------------------------------------------------------------------------
+# Quiet while measuring.
+#
+# A live view that draws a picture (a PNG, ~30-50 ms of matplotlib) holds the GIL while it
+# draws, and the loops being timed wait for it: a short poll's latency grew by half in a test
+# while a sequence diagram redrew itself in the background. So a measurement says it is
+# running, and the views that draw pictures skip their turn until it is over.
+
+_measuring = 0
+_measuring_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def measuring() -> Iterator[None]:
+    """While this block runs, live views that draw pictures wait (see above). Nests."""
+    global _measuring
+    with _measuring_lock:
+        _measuring += 1
+    try:
+        yield
+    finally:
+        with _measuring_lock:
+            _measuring -= 1
+
+
+def is_measuring() -> bool:
+    """Whether a measurement is running right now (in any thread)."""
+    return _measuring > 0
 
 
 # ---------------------------------------------------------------------------

@@ -171,6 +171,16 @@ def run_experiment(
     names = [transport_module(t).Server.transport for t in transports]
     server_options = server_options or {}
     client_options = client_options or {}
+    with lab.measuring():  # live pictures wait: their drawing would take the GIL from the timed loops
+        return _run(names, clients=clients, events=events, rate=rate, interval=interval, scenario=scenario,
+                    seed=seed, arrivals=arrivals, timeout=timeout, server_options=server_options,
+                    client_options=client_options, watch=watch, trace=trace)
+
+
+def _run(names: list[str], *, clients: int, events: int, rate: float, interval: float, scenario: str,
+         seed: int, arrivals: str, timeout: float | None, server_options: dict[str, dict[str, Any]],
+         client_options: dict[str, dict[str, Any]],
+         watch: Callable[[dict[str, list[Recorder]], int], Any] | None, trace: bool) -> dict[str, Result]:
     servers = {n: serve(n, name=f"experiment-{n}", **{"trace": trace, **server_options.get(n, {})})
                for n in names}
     started: list[Client] = []

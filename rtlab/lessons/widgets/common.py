@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...metrics import Recorder, summarize
-from .refresher import live
+from .refresher import live, refresher
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
@@ -77,7 +77,7 @@ def latency_plot(recorders: Recorder | Iterable[Recorder], *, name: str = "laten
             fig = plots.latency_histogram(latencies, theory_uniform_ms=theory_uniform_ms)
         image.value = plots.figure_to_png(fig)
 
-    live(name, refresh, hz)
+    live(name, refresh, hz, draws=True)
     return image
 
 
@@ -142,12 +142,13 @@ def self_check(question: str, right: tuple[str, str], wrong: Sequence[tuple[str,
 
 
 def sequence(client: Any, server: Any = None, *, name: str = "sequence", last_s: float = 4.0,
-             hz: float = 2.0, width: int = 460) -> w.Image:
+             hz: float = 2.0, for_s: float = 30.0, width: int = 460) -> w.Image:
     """A live sequence diagram of the last ``last_s`` seconds (client and server traced).
 
-    Drawn by the refresher thread at most ``hz`` times a second and only when the trace grew:
-    rendering costs ~30 ms and never runs on the loops being timed. Start the client and the
-    server with ``trace=True``.
+    Drawn by the refresher thread at most ``hz`` times a second, only when the trace grew, and
+    not while a measurement runs: rendering costs ~30-50 ms of the GIL. After ``for_s`` seconds it
+    keeps its last picture and stops (re-run the cell to watch again), so a forgotten view does
+    not keep a core busy. Start the client and the server with ``trace=True``.
     """
     from .. import plots  # matplotlib only when a plot is asked for
 
@@ -156,13 +157,16 @@ def sequence(client: Any, server: Any = None, *, name: str = "sequence", last_s:
         raise ValueError("this client keeps no trace: connect(..., trace=True)")
     image = w.Image(format="png", layout=w.Layout(width=f"{width}px"))
     seen = [-1]
+    until = time.monotonic() + for_s
 
     def refresh() -> None:
+        if time.monotonic() > until:
+            refresher.cancel(name)  # this was the last picture
         size = len(recorder.trace) + (len(server.trace) if getattr(server, "trace", None) else 0)
         if size == seen[0]:
             return
         seen[0] = size
         image.value = plots.figure_to_png(plots.sequence(client, server, last_s=last_s))
 
-    live(name, refresh, hz)
+    live(name, refresh, hz, draws=True)
     return image

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ... import lab
+
 __all__ = ["Refresher", "hook", "live", "refresher", "stop_live_views"]
 
 
@@ -27,15 +29,19 @@ class Refresher:
     """One daemon thread that calls registered refresh functions, each at its own rate."""
 
     def __init__(self) -> None:
-        self._jobs: dict[str, tuple[Callable[[], Any], float, list[float]]] = {}
+        self._jobs: dict[str, tuple[Callable[[], Any], float, list[float], bool]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def every(self, name: str, refresh: Callable[[], Any], hz: float = 4.0) -> None:
-        """Call ``refresh()`` about ``hz`` times a second until :meth:`cancel` (replaces ``name``)."""
+    def every(self, name: str, refresh: Callable[[], Any], hz: float = 4.0, *, draws: bool = False) -> None:
+        """Call ``refresh()`` about ``hz`` times a second until :meth:`cancel` (replaces ``name``).
+
+        ``draws=True``: the refresh renders a picture, so it waits while a measurement runs
+        (:func:`rtlab.lab.measuring`).
+        """
         with self._lock:
-            self._jobs[name] = (refresh, 1.0 / hz, [0.0])
+            self._jobs[name] = (refresh, 1.0 / hz, [0.0], draws)
             if self._thread is None or not self._thread.is_alive():
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._main, name="rtlab-widgets",
@@ -49,9 +55,11 @@ class Refresher:
     def _main(self) -> None:
         while not self._stop.wait(0.05):
             now = time.monotonic()
+            quiet = lab.is_measuring()
             with self._lock:
-                due = [(n, job) for n, job in self._jobs.items() if now - job[2][0] >= job[1]]
-            for name, (refresh, _, last) in due:
+                due = [(n, job) for n, job in self._jobs.items()
+                       if now - job[2][0] >= job[1] and not (quiet and job[3])]
+            for name, (refresh, _, last, _draws) in due:
                 last[0] = now
                 try:
                     refresh()
@@ -82,10 +90,13 @@ def stop_live_views() -> None:
         refresher.cancel(name)
 
 
-def live(name: str, refresh: Callable[[], Any], hz: float = 4.0) -> None:
-    """Draw a view once now, then keep it fresh ``hz`` times a second (a re-run replaces ``name``)."""
+def live(name: str, refresh: Callable[[], Any], hz: float = 4.0, *, draws: bool = False) -> None:
+    """Draw a view once now, then keep it fresh ``hz`` times a second (a re-run replaces ``name``).
+
+    ``draws=True`` for a view that renders a picture: it pauses while a measurement runs.
+    """
     refresh()
-    refresher.every(name, refresh, hz)
+    refresher.every(name, refresh, hz, draws=draws)
 
 
 def hook(client: Any, attribute: str, name: str, listener: Callable[..., Any]) -> None:
