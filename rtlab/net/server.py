@@ -35,6 +35,8 @@ from .. import lab
 from ..hub import Hub
 from ..trace import Trace
 from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
+from .path import Relay
+from .path_model import NetworkPath, resolve
 from .requests import HTTP_LOG
 
 __all__ = ["LOOPBACK", "Server", "ServerStats"]
@@ -96,6 +98,8 @@ class Server:
         socket_send_buffer: int = 256 * 1024,
         # Watching
         trace: bool | Trace = False,
+        # Between the server and its clients
+        network: str | NetworkPath | dict[str, Any] | None = None,
     ) -> None:
         """A server, not yet started (:meth:`start`, or use :func:`rtlab.serve`).
 
@@ -121,6 +125,11 @@ class Server:
             trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
                 arrival, each response head's departure and each publish, to draw a sequence
                 diagram from.
+            network: an emulated network path between the server and its clients: a profile
+                name (``"4g"``, ``"3g"`` ... see :data:`rtlab.net.path_model.PROFILES`), a
+                :class:`~rtlab.net.path_model.NetworkPath`, or ``None``/``"loopback"`` for none.
+                With one, :attr:`url` leads through the path (:mod:`rtlab.net.path`) and
+                :attr:`direct_url` to the server itself.
         """
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -138,6 +147,8 @@ class Server:
         self.max_connections = max_connections
         self.socket_send_buffer = socket_send_buffer
         self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
+        self.network: NetworkPath | None = resolve(network)  # None: clients reach it directly
+        self.relay: Relay | None = None  # the emulated path in front of it, while running
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
@@ -156,6 +167,8 @@ class Server:
         self._loop_thread = lab.LoopThread(f"{self.transport}-server")
         try:
             self._loop_thread.run(self._start())
+            if self.network is not None:  # the path outlives crash()/recover(): it is the network
+                self.relay = Relay(self.network, self.host, self.port, name=self.name).start()
         except BaseException:
             self.stop()
             raise
@@ -228,6 +241,9 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving, close every connection, end the server's thread. Safe to call twice."""
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.stop()
         loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
             if loop_thread.alive:
@@ -314,12 +330,24 @@ class Server:
     # -- what clients connect to ------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where clients connect: through the emulated network path if there is one."""
+        if self.relay is not None:
+            return self.relay.base_url
+        return self.direct_base_url
 
     @property
     def url(self) -> str:
-        """The full URL a client connects to."""
+        """The full URL a client connects to (through the network path, if ``network=``)."""
         return self.base_url + self.path
+
+    @property
+    def direct_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def direct_url(self) -> str:
+        """The server itself, bypassing any network path."""
+        return self.direct_base_url + self.path
 
     # -- publishing, from any thread ----------------------------------------------------------
     def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
