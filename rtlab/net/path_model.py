@@ -238,7 +238,7 @@ class Direction:
     would have it.
     """
 
-    def __init__(self, path: NetworkPath, kbit: float, *, not_before: float = -math.inf,
+    def __init__(self, path: NetworkPath, kbit: float = 0.0, *, not_before: float = -math.inf,
                  rng: random.Random | None = None) -> None:
         """Args:
             path: the settings.
