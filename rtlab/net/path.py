@@ -50,13 +50,9 @@ _SLACK_S = 0.00025  # pieces due within this of now are written in the same writ
 
 
 class _Lateness:
-    """How late this loop's timers fire, learnt as they fire, so that they can be set that early.
-
-    asyncio waits in epoll with the timeout rounded up to whole milliseconds, and the kernel
-    adds its own slack: a timer here fires ~0.7 ms late (measured on a 2-core VM), which would
-    add ~1.4 ms to every round trip. A running median of the lateness seen, taken off each
-    timer, puts the writes back on time.
-    """
+    """How late this loop's timers fire (asyncio rounds epoll's timeout up to whole ms, the
+    kernel adds slack: ~0.7 ms on a 2-core VM, ~1.4 ms per round trip). Timers are set early
+    by a running median of the lateness seen, which puts the writes back on time."""
 
     def __init__(self) -> None:
         self.s = 0.0005
@@ -160,7 +156,7 @@ class _Lane:
     def drop(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
+        self.timer = None
         self.queue.clear()
         self.queued = 0
 
@@ -295,8 +291,7 @@ class Relay:
                  name: str = "relay") -> None:
         """Args:
             path: the settings (see :class:`~rtlab.net.path_model.NetworkPath`).
-            target_host: the address every relayed connection is opened to.
-            target_port: its port.
+            target_host, target_port: where every relayed connection is opened to.
             name: for ``repr``.
         """
         self.path = path
@@ -374,16 +369,13 @@ class Relay:
     def read(self) -> dict[str, Any]:
         """What has crossed the path so far (read on the relay's loop)."""
         async def on_loop() -> dict[str, Any]:
-            open_pairs = list(self.pairs)
-            return {
-                "connections_total": self.connections_total,
-                "connections_open": len(open_pairs),
-                "refused": self.refused,
-                "bytes_up": self.bytes_up + sum(p.up.bytes for p in open_pairs),
-                "bytes_down": self.bytes_down + sum(p.down.bytes for p in open_pairs),
-                "stalls": self.stalls + sum(p.up.model.stalls + p.down.model.stalls for p in open_pairs),
-                "queued_bytes": sum(p.up.queued + p.down.queued for p in open_pairs),
-            }
+            pairs = list(self.pairs)
+            return {"connections_total": self.connections_total, "connections_open": len(pairs),
+                    "refused": self.refused,
+                    "bytes_up": self.bytes_up + sum(p.up.bytes for p in pairs),
+                    "bytes_down": self.bytes_down + sum(p.down.bytes for p in pairs),
+                    "stalls": self.stalls + sum(p.up.model.stalls + p.down.model.stalls for p in pairs),
+                    "queued_bytes": sum(p.up.queued + p.down.queued for p in pairs)}
 
         if self._loop_thread is None or not self._loop_thread.alive:
             return {"connections_total": self.connections_total, "connections_open": 0}
