@@ -35,8 +35,7 @@ from .. import lab
 from ..hub import Hub
 from ..trace import Trace
 from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
-from .path import Relay
-from .path_model import NetworkPath, resolve
+from .path_mixin import NetworkPath, NetworkPathMixin
 from .requests import HTTP_LOG
 
 __all__ = ["LOOPBACK", "Server", "ServerStats"]
@@ -76,7 +75,7 @@ class ServerStats:
             cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)
 
 
-class Server:
+class Server(NetworkPathMixin):
     """Base class of the four servers. Subclasses set ``transport``, ``path`` and add routes."""
 
     transport: ClassVar[str] = "base"
@@ -98,7 +97,6 @@ class Server:
         socket_send_buffer: int = 256 * 1024,
         # Watching
         trace: bool | Trace = False,
-        # Between the server and its clients
         network: str | NetworkPath | dict[str, Any] | None = None,
     ) -> None:
         """A server, not yet started (:meth:`start`, or use :func:`rtlab.serve`).
@@ -125,11 +123,9 @@ class Server:
             trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
                 arrival, each response head's departure and each publish, to draw a sequence
                 diagram from.
-            network: an emulated network path between the server and its clients: a profile
-                name (``"4g"``, ``"3g"`` ... see :data:`rtlab.net.path_model.PROFILES`), a
-                :class:`~rtlab.net.path_model.NetworkPath`, or ``None``/``"loopback"`` for none.
-                With one, :attr:`url` leads through the path (:mod:`rtlab.net.path`) and
-                :attr:`direct_url` to the server itself.
+            network: an emulated network path in front of the server: a profile name (``"4g"``,
+                see :data:`rtlab.net.path_model.PROFILES`), a ``NetworkPath``, or ``None``. Then
+                :attr:`url` leads through it (:mod:`rtlab.net.path`), :attr:`direct_url` not.
         """
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -147,8 +143,7 @@ class Server:
         self.max_connections = max_connections
         self.socket_send_buffer = socket_send_buffer
         self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
-        self.network: NetworkPath | None = resolve(network)  # None: clients reach it directly
-        self.relay: Relay | None = None  # the emulated path in front of it, while running
+        self.set_network(network)
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
@@ -167,8 +162,7 @@ class Server:
         self._loop_thread = lab.LoopThread(f"{self.transport}-server")
         try:
             self._loop_thread.run(self._start())
-            if self.network is not None:  # the path outlives crash()/recover(): it is the network
-                self.relay = Relay(self.network, self.host, self.port, name=self.name).start()
+            self.start_path()
         except BaseException:
             self.stop()
             raise
@@ -241,9 +235,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving, close every connection, end the server's thread. Safe to call twice."""
-        relay, self.relay = self.relay, None
-        if relay is not None:
-            relay.stop()
+        self.stop_path()
         loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
             if loop_thread.alive:
@@ -329,25 +321,9 @@ class Server:
 
     # -- what clients connect to ------------------------------------------------------------
     @property
-    def base_url(self) -> str:
-        """Where clients connect: through the emulated network path if there is one."""
-        if self.relay is not None:
-            return self.relay.base_url
-        return self.direct_base_url
-
-    @property
     def url(self) -> str:
         """The full URL a client connects to (through the network path, if ``network=``)."""
         return self.base_url + self.path
-
-    @property
-    def direct_base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def direct_url(self) -> str:
-        """The server itself, bypassing any network path."""
-        return self.direct_base_url + self.path
 
     # -- publishing, from any thread ----------------------------------------------------------
     def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
