@@ -99,14 +99,17 @@ def upstream(network: str | NetworkPath, *, messages: int = 4) -> dict[str, dict
     client = connect("websocket", server.url, name="06-upstream-ws-client")
     try:
         client.send({"type": "hello"})
-        lab.wait_until(lambda: len(stamps) == 1, 10)
+        def seen() -> int:  # the list belongs to the server's loop: look from there
+            return server.read(lambda _: len(stamps))
+
+        lab.wait_until(lambda: seen() == 1, 10)
         before, arrive = server.stats(), []
         for _ in range(messages):
             t0 = time.monotonic_ns()
             client.send(body)
-            want = len(stamps) + 1
-            lab.wait_until(lambda want=want: len(stamps) >= want, 10)
-            arrive.append((stamps[-1] - t0) / 1e6)
+            want = seen() + 1
+            lab.wait_until(lambda want=want: seen() >= want, 10)
+            arrive.append((server.read(lambda _: stamps[-1]) - t0) / 1e6)
         cost = server.stats().since(before)
         out["websocket frame"] = {"arrive_ms": statistics.median(arrive),
                                   "done_ms": statistics.median(arrive),
