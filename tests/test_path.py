@@ -285,3 +285,35 @@ def test_twenty_start_stop_cycles_with_a_path_leak_nothing():
                what=f"threads, fds, sockets back to {before}")
     assert "path-leak-test" not in rtlab.running_servers()
     assert os.name != "posix" or resources()[1] <= before[1]
+
+
+def test_each_network_flag_works_alone_or_changes_a_profile():
+    from rtlab.cli import main, network_from
+
+    parser_args = ["serve", "sse"]
+
+    def parsed(*flags: str):
+        import argparse
+
+        from rtlab.cli import _network_flags
+        p = argparse.ArgumentParser()
+        _network_flags(p)
+        return network_from(p.parse_args(list(flags)))
+
+    assert parsed() is None and parsed("--network", "loopback") is None
+    alone = parsed("--loss", "0.01")
+    assert alone.loss == 0.01 and alone.rtt_ms == 0 and alone.down_kbit == 0
+    capped = parsed("--bandwidth-kbit", "500")
+    assert capped.down_kbit == capped.up_kbit == 500 and capped.rtt_ms == 0
+    changed = parsed("--network", "3g", "--rtt-ms", "50", "--tls", "1")
+    assert (changed.rtt_ms, changed.down_kbit, changed.tls, changed.name) == (50, 1600, 1, "3g")
+    with pytest.raises(SystemExit):
+        main([*parser_args, "--network", "5g-dreams"])
+
+
+def test_serve_help_lists_the_profiles_with_their_figures():
+    out = subprocess.run([sys.executable, "-m", "rtlab", "serve", "--help"], capture_output=True,
+                         text=True, timeout=TIMEOUT).stdout
+    for name, figure in [("lan", "RTT 1 ms"), ("4g", "RTT 170 ms"), ("3g", "1600/768"),
+                         ("lossy-wifi", "loss 2 %"), ("intercontinental", "160")]:
+        assert name in out and figure in out, out

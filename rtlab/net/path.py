@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,8 +55,7 @@ class _Lateness:
     kernel adds slack: ~0.7 ms on a 2-core VM, ~1.4 ms per round trip). Timers are set early
     by a running median of the lateness seen, which puts the writes back on time."""
 
-    def __init__(self) -> None:
-        self.s = 0.0005
+    s = 0.0005  # seconds early a timer is set
 
     def seen(self, late: float) -> None:
         # A running median (a step towards each sample's side), not a mean: one timer that
@@ -65,16 +65,17 @@ class _Lateness:
 
 
 _lateness = _Lateness()
-
 _loop_thread: lab.LoopThread | None = None
+_loop_lock = threading.Lock()
 
 
 def network_loop() -> lab.LoopThread:
     """The loop every relay runs on (started on first use, again after ``stop_all()``)."""
     global _loop_thread
-    if _loop_thread is None or not _loop_thread.alive:
-        _loop_thread = lab.LoopThread("network")
-    return _loop_thread
+    with _loop_lock:
+        if _loop_thread is None or not _loop_thread.alive:
+            _loop_thread = lab.LoopThread("network")
+        return _loop_thread
 
 
 class _Lane:
