@@ -114,11 +114,11 @@ class _Lane:
         if self.timer is not None or not self.queue or self.dst is None or self.dst_paused:
             return
         loop = self.pair.loop
-        when = self.queue[0][0]
-        if when <= loop.time() + _SLACK_S:
+        when, now = self.queue[0][0], loop.time()
+        if when <= now + _SLACK_S:
             self.flush()
-        else:
-            target = when - _lateness.s
+        else:  # early by the loop's usual lateness; never in the past (that would spin)
+            target = when - _lateness.s if when - _lateness.s > now else when - _SLACK_S
             self.timer = loop.call_at(target, self._on_timer, target)
 
     def _on_timer(self, target: float) -> None:
