@@ -317,3 +317,14 @@ def test_serve_help_lists_the_profiles_with_their_figures():
     for name, figure in [("lan", "RTT 1 ms"), ("4g", "RTT 170 ms"), ("3g", "1600/768"),
                          ("lossy-wifi", "loss 2 %"), ("intercontinental", "160")]:
         assert name in out and figure in out, out
+
+
+def test_compare_and_scale_take_the_same_network_option():
+    from rtlab.lessons.experiments import compare, scale
+
+    path = NetworkPath(rtt_ms=20)
+    results = compare(["sse", "long-polling"], events=5, rate=50, network=path)
+    assert all(r.delivered == 5 and r.options["network"] == "custom" for r in results.values())
+    assert min(results["sse"].latencies_ms()) >= 9.5  # never faster than the one-way delay
+    scaled = scale([1, 2], ["websocket"], events=3, rate=50, network="lan")
+    assert [scaled[n]["websocket"].delivered for n in (1, 2)] == [3, 6]

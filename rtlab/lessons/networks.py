@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from .. import lab
 from ..net import connect, serve, sse
 from ..net.path_model import PROFILES, NetworkPath, resolve
 from .experiments import Result, compare
+from .feed import Feed
 
 __all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "ordering", "ordering_markdown",
            "profile_markdown", "rate_sweep", "reconnect", "saturate", "table_rounds", "upstream"]
@@ -220,12 +220,8 @@ def saturate(network: str | NetworkPath, rates: list[float], *, size_bytes: int 
         client = connect("sse", server.url, name="06-saturate-client")
         try:
             lab.wait_until(lambda s=server: s.read(lambda x: x.hub.subscriber_count) == 1, 20)
-            padding = "x" * size_bytes
-            done = threading.Event()
-            start = time.monotonic()
-            for i in range(count):  # on a fixed grid, from this thread
-                server.publish("blob", {"i": i, "pad": padding})
-                done.wait(max(0.0, start + (i + 1) / rate - time.monotonic()))
+            items = (("blob", {"i": i, "pad": "x" * size_bytes}) for i in range(count))
+            Feed(server, items, rate=rate, count=count, arrivals="regular").start().wait(count / rate + 10)
             client.wait_for(count, 60)
             out[rate] = client.recorder.latencies_ms()
         finally:
