@@ -183,7 +183,8 @@ def reconnect(network: str | NetworkPath, *, retry_ms: int = 500) -> dict[str, f
 
     The server crashes and comes straight back; the event is published at once. SSE waits
     ``retry`` (announced by the server, here ``retry_ms``) before it reconnects; the WebSocket
-    client its backoff (25-50 ms for a first attempt); then each pays the set-up again.
+    client its backoff (a random 0-50 ms for a first attempt, rtlab.net.retry); then each pays
+    the set-up again.
     """
     path = _path(network)
     out = {}
