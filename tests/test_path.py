@@ -248,10 +248,12 @@ def test_the_command_line_prints_both_urls_and_serves_through_the_path():
                 if message.event == "tick" or message.data.startswith("{"):
                     sent_ns = json.loads(message.data).get("sent_ns")
                     latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
-                if len(latencies) >= 8:
+                if len(latencies) >= 40:
                     break
-        # The first events may be old (the replay buffer): look at the later ones.
-        assert 49 <= statistics.median(latencies[3:]) < 500
+        # The first events are old (published before we connected, replayed from the buffer):
+        # none may arrive sooner than the path allows, and the last ones are live.
+        assert min(latencies) >= 49
+        assert statistics.median(latencies[-5:]) < 500
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(TIMEOUT)
