@@ -58,7 +58,7 @@ def rate_sweep(network: str | NetworkPath, rates: list[float], *, seconds: float
     """Long polling, SSE and WebSocket at each event rate, on ``network``: one compare() per rate."""
     out = {}
     for rate in rates:
-        events = max(6, round(rate * seconds))
+        events = max(5, round(rate * seconds))
         out[rate] = compare(["long-polling", "sse", "websocket"], clients=clients, events=events,
                             rate=rate, seed=seed, network=network)
     return out
