@@ -15,7 +15,6 @@ and returns plain numbers; the notebook puts them beside the theory and asserts 
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from dataclasses import dataclass
@@ -122,29 +121,39 @@ def upstream(network: str | NetworkPath, *, messages: int = 4) -> dict[str, dict
     server = SSEWithPost(name="06-upstream-sse", network=path).start()
     try:
         for way, fresh in (("POST, kept-alive connection", False), ("POST, new connection", True)):
-            out[way] = lab.client_loop().run(_posts(server, body, messages, fresh), 60)
+            out[way] = _posts(server, body, messages, fresh)
     finally:
         server.stop()
     return out
 
 
-async def _posts(server: SSEWithPost, body: dict[str, Any], messages: int, fresh: bool) -> dict[str, float]:
-    url = server.base_url + "/messages"
-    arrive, done = [], []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=fresh)) as session:
+def _posts(server: SSEWithPost, body: dict[str, Any], messages: int, fresh: bool) -> dict[str, float]:
+    """``messages`` POSTs on the client loop; the server's state is read from here, with read()."""
+    url, loop = server.base_url + "/messages", lab.client_loop()
+
+    async def open_session() -> aiohttp.ClientSession:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=fresh))
         async with session.post(url, json=body) as resp:  # warm up: the first connection
             await resp.read()
-        before = await asyncio.to_thread(server.stats)
+        return session
+
+    async def post_all(session: aiohttp.ClientSession) -> list[tuple[int, int]]:
+        times = []
         for _ in range(messages):
-            count = await asyncio.to_thread(server.read, lambda s: len(s.received_ns))
             t0 = time.monotonic_ns()
             async with session.post(url, json=body) as resp:
                 await resp.read()
-            done.append((time.monotonic_ns() - t0) / 1e6)
-            got = await asyncio.to_thread(server.read, lambda s, i=count: s.received_ns[i])
-            arrive.append((got - t0) / 1e6)
-        cost = (await asyncio.to_thread(server.stats)).since(before)
-    return {"arrive_ms": statistics.median(arrive), "done_ms": statistics.median(done),
+            times.append((t0, time.monotonic_ns()))
+        await session.close()
+        return times
+
+    session = loop.run(open_session(), 30)
+    before, count = server.stats(), server.read(lambda s: len(s.received_ns))
+    times = loop.run(post_all(session), 60)
+    cost = server.stats().since(before)
+    arrived = server.read(lambda s: s.received_ns[count:])
+    return {"arrive_ms": statistics.median((a - t0) / 1e6 for (t0, _), a in zip(times, arrived, strict=True)),
+            "done_ms": statistics.median((t1 - t0) / 1e6 for t0, t1 in times),
             "bytes": (cost.bytes_in + cost.bytes_out) / messages}
 
 
