@@ -37,6 +37,8 @@ _FACE: dict[str, tuple[str, str | None]] = {
     "running_servers": ("rtlab.lab", "running_servers"),
     "running_clients": ("rtlab.lab", "running_clients"),
     "wait_until": ("rtlab.lab", "wait_until"),
+    "NetworkPath": ("rtlab.net.path_model", "NetworkPath"),  # serve(..., network=NetworkPath(rtt_ms=150))
+    "NETWORKS": ("rtlab.net.path_model", "PROFILES"),  # the named profiles: "lan", "4g", "3g" ...
     # measuring them
     "measure": ("rtlab.lessons.experiments", "measure"),
     "measure_async": ("rtlab.lessons.experiments", "measure_async"),
@@ -60,6 +62,7 @@ _FACE: dict[str, tuple[str, str | None]] = {
     "browser": ("rtlab.lessons.browser", None),
     "exercises": ("rtlab.lessons.exercises", None),
     "experiments": ("rtlab.lessons.experiments", None),
+    "networks": ("rtlab.lessons.networks", None),
     "plots": ("rtlab.lessons.plots", None),
     "quiz": ("rtlab.lessons.quiz", None),
     "scenarios": ("rtlab.lessons.scenarios", None),

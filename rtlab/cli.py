@@ -9,6 +9,13 @@ a browser or any other client can be pointed at it::
     $ curl -N http://127.0.0.1:40919/events
 
 ``compare`` runs all four on one event stream for a few seconds and prints a table.
+
+Both take an emulated network path (:mod:`rtlab.net.path`): ``--network 4g`` (a profile), or
+``--rtt-ms``, ``--jitter-ms``, ``--bandwidth-kbit``, ``--loss``, ``--tls`` alone or together
+(with a profile they change its figures; alone, everything else is off). ``"url"`` then leads
+through the path, ``"direct_url"`` to the server itself::
+
+    $ python -m rtlab serve sse --rtt-ms 100      # events arrive ~50 ms after they are published
 """
 
 from __future__ import annotations
@@ -23,21 +30,54 @@ from .lessons.experiments import compare, table
 from .lessons.feed import Feed
 from .lessons.scenarios import SCENARIOS
 from .net import TRANSPORTS, serve
+from .net.path_model import PROFILES, NetworkPath, describe_profiles, resolve
 
 __all__ = ["main"]
 
 
+def network_from(args: argparse.Namespace) -> NetworkPath | None:
+    """The path the flags ask for: a profile, changed by any figure given; ``None`` for none."""
+    base = PROFILES[args.network] if args.network else NetworkPath()
+    changes: dict[str, object] = {}
+    if args.rtt_ms is not None:
+        changes["rtt_ms"] = args.rtt_ms
+    if args.jitter_ms is not None:
+        changes["jitter_ms"] = args.jitter_ms
+    if args.bandwidth_kbit is not None:
+        changes["down_kbit"] = changes["up_kbit"] = args.bandwidth_kbit
+    if args.loss is not None:
+        changes["loss"] = args.loss
+    if args.tls is not None:
+        changes["tls"] = args.tls
+    if changes and not args.network:
+        changes["name"] = "custom"
+    return resolve(base.with_(**changes) if changes else base)
+
+
+def _network_json(network: NetworkPath | None) -> dict[str, object]:
+    if network is None:
+        return {"name": "loopback"}
+    info = network.to_dict()
+    info["summary"] = network.summary()
+    return info
+
+
 def _serve(args: argparse.Namespace) -> int:
-    server = serve(args.transport, port=args.port, host=args.host)
+    network = network_from(args)
+    server = serve(args.transport, port=args.port, host=args.host, network=network)
     feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
     # library expect), http:// for the three others.
-    url = server.url.replace("http://", "ws://", 1) if server.transport == "websocket" else server.url
-    print(json.dumps({"transport": server.transport, "url": url, "port": server.port,
-                      "rate": args.rate, "scenario": args.scenario}), flush=True)
+    def scheme(url: str) -> str:
+        return url.replace("http://", "ws://", 1) if server.transport == "websocket" else url
+
+    print(json.dumps({"transport": server.transport, "url": scheme(server.url),
+                      "direct_url": scheme(server.direct_url), "port": server.port,
+                      "rate": args.rate, "scenario": args.scenario,
+                      "network": _network_json(server.network)}), flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -51,17 +91,40 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     events = max(1, int(args.seconds * args.rate))
-    results = compare(clients=args.clients, events=events, rate=args.rate, interval=args.interval)
+    network = network_from(args)
+    results = compare(clients=args.clients, events=events, rate=args.rate, interval=args.interval,
+                      network=network)
+    if network is not None:
+        print(f"network: {network.summary()}")
     print(table(results))
     lab.stop_all()
     return 0
+
+
+PROFILES_HELP = "network profiles (--network NAME):\n" + describe_profiles()
+
+
+def _network_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("emulated network path (see rtlab.net.path)")
+    g.add_argument("--network", choices=list(PROFILES), default=None,
+                   help="a named profile (listed below); default: loopback, no path")
+    g.add_argument("--rtt-ms", type=float, default=None, help="round-trip time, ms (half each way)")
+    g.add_argument("--jitter-ms", type=float, default=None, help="one-way jitter (std dev), ms")
+    g.add_argument("--bandwidth-kbit", type=float, default=None,
+                   help="bandwidth cap each way, kbit/s")
+    g.add_argument("--loss", type=float, default=None,
+                   help="probability a TCP segment is lost (a stall of one RTO), e.g. 0.02")
+    g.add_argument("--tls", type=int, choices=(0, 1, 2), default=None,
+                   help="extra round trips to set up a connection: 1 = TLS 1.3, 2 = TLS 1.2")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rtlab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="start one server with a built-in event generator")
+    p = sub.add_parser("serve", help="start one server with a built-in event generator",
+                       description="Start one server with a built-in event generator.",
+                       epilog=PROFILES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("transport", choices=list(TRANSPORTS))
     p.add_argument("--rate", type=float, default=1.0, help="events per second (default 1)")
     p.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
@@ -69,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="address to bind (default loopback; anything else prints a warning)")
     p.add_argument("--scenario", choices=list(SCENARIOS), default="ticker")
     p.add_argument("--seed", type=int, default=0)
+    _network_flags(p)
     p.set_defaults(func=_serve)
 
-    p = sub.add_parser("compare", help="all four techniques on one stream, side by side")
+    p = sub.add_parser("compare", help="all four techniques on one stream, side by side",
+                       epilog=PROFILES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
     p.add_argument("--clients", type=int, default=2, help="clients per technique (default 2)")
     p.add_argument("--interval", type=float, default=0.2, help="short-polling interval, s")
+    _network_flags(p)
     p.set_defaults(func=_compare)
 
     args = parser.parse_args(argv)

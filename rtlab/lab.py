@@ -124,7 +124,9 @@ def register_server(name: str, server: Any) -> None:
         old = _servers.pop(name, None)
     if old is not None and old is not server:
         for client in list(running_clients().values()):
-            if old.port and client.url.startswith(old.base_url):
+            url = getattr(client, "direct_url", client.url)  # a client's own network path aside
+            if old.port and (client.url.startswith(old.base_url)
+                             or url.startswith(getattr(old, "direct_base_url", old.base_url))):
                 client.stop()
         old.stop()
     with _servers_lock:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anywidget
 import traitlets as t
@@ -78,7 +79,10 @@ class BrowserClient(anywidget.AnyWidget):
             raise RuntimeError(f"{server!r} is not running: start it before its browser client")
         published = server.read(lambda s: list(s.hub.state) if s.hub else [])  # on its own loop
         types = set(event_types or SCENARIO_EVENT_TYPES) | set(published)
-        super().__init__(transport=server.transport, port=server.port, path=server.path,
+        # The port of server.url: the network path's, if the server has one (browser -> Jupyter's
+        # proxy -> the path -> the server), so the page's latencies show the profile too.
+        port = urlsplit(server.url).port or server.port
+        super().__init__(transport=server.transport, port=port, path=server.path,
                          interval_ms=round(interval * 1000), hold_s=min(hold, 20.0),
                          event_types=sorted(types), **kwargs)
         self.server = server

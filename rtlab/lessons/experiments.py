@@ -22,6 +22,7 @@ from typing import Any
 from .. import lab
 from ..metrics import Recorder, Summary, summarize
 from ..net import TRANSPORTS, Client, Server, connect, serve, transport_module
+from ..net.path_model import NetworkPath, resolve
 from ..net.server import ServerStats
 from ..trace import Trace
 from .feed import Feed
@@ -157,6 +158,7 @@ def run_experiment(
     client_options: dict[str, dict[str, Any]] | None = None,
     watch: Callable[[dict[str, list[Recorder]], int], Any] | None = None,
     trace: bool = False,
+    network: str | NetworkPath | dict[str, Any] | None = None,
 ) -> dict[str, Result]:
     """Publish one stream of ``events`` at ``rate``/s through ``transports`` at once.
 
@@ -174,14 +176,17 @@ def run_experiment(
     with lab.measuring():  # live pictures wait: their drawing would take the GIL from the timed loops
         return _run(names, clients=clients, events=events, rate=rate, interval=interval, scenario=scenario,
                     seed=seed, arrivals=arrivals, timeout=timeout, server_options=server_options,
-                    client_options=client_options, watch=watch, trace=trace)
+                    client_options=client_options, watch=watch, trace=trace, network=network)
 
 
 def _run(names: list[str], *, clients: int, events: int, rate: float, interval: float, scenario: str,
          seed: int, arrivals: str, timeout: float | None, server_options: dict[str, dict[str, Any]],
          client_options: dict[str, dict[str, Any]],
-         watch: Callable[[dict[str, list[Recorder]], int], Any] | None, trace: bool) -> dict[str, Result]:
-    servers = {n: serve(n, name=f"experiment-{n}", **{"trace": trace, **server_options.get(n, {})})
+         watch: Callable[[dict[str, list[Recorder]], int], Any] | None, trace: bool,
+         network: Any) -> dict[str, Result]:
+    path = resolve(network)
+    servers = {n: serve(n, name=f"experiment-{n}",
+                        **{"trace": trace, "network": path, **server_options.get(n, {})})
                for n in names}
     started: list[Client] = []
     try:
@@ -201,7 +206,9 @@ def _run(names: list[str], *, clients: int, events: int, rate: float, interval: 
         feed = Feed(list(servers.values()), scenario, rate=rate, count=events, seed=seed,
                     arrivals=arrivals).start()
         feed.wait()
-        deadline = time.monotonic() + (timeout or 5 + 3 * interval)
+        # Over a slow path, allow for a few round trips and a stall or two per client.
+        slack = 0.0 if path is None else 10 * path.rtt_s + 5 * path.rto_s * (path.loss > 0)
+        deadline = time.monotonic() + (timeout or 5 + 3 * interval + slack)
         for client in started:
             client.wait_for(feed.published, max(0.0, deadline - time.monotonic()))
         duration = time.monotonic() - t0
@@ -209,7 +216,8 @@ def _run(names: list[str], *, clients: int, events: int, rate: float, interval: 
         for n in names:
             after = servers[n].stats().since(baseline[n])
             recs = [c.recorder for c in started if c.transport == n]
-            options = {"rate": rate, "interval": interval, "clients": clients}
+            options = {"rate": rate, "interval": interval, "clients": clients,
+                       "network": path.name if path is not None else "loopback"}
             results[n] = Result(n, feed.published, recs, after, duration, options,
                                 empty_before=empty_before[n], server_trace=servers[n].trace)
         return results

@@ -25,6 +25,8 @@ from .. import lab
 from ..hub import Event
 from ..metrics import Recorder
 from ..trace import Trace
+from .path import Relay, relay_for_url
+from .path_model import NetworkPath
 from .retry import Retry
 
 __all__ = ["Client"]
@@ -53,6 +55,7 @@ class Client:
         recorder: Recorder | None = None,
         trace: bool | Trace = False,
         retry: Retry | str | None = None,
+        network: str | NetworkPath | dict[str, Any] | None = None,
     ) -> None:
         """A client, not yet started (:meth:`start`, or use :func:`rtlab.connect`).
 
@@ -70,8 +73,15 @@ class Client:
             retry: how to wait before reconnecting (:mod:`rtlab.net.retry`): ``"immediate"``,
                 ``"fixed"`` or ``"exponential"`` (full jitter, the default), or a
                 :class:`~rtlab.net.retry.Retry`.
+            network: an emulated network path of this client's own in front of ``url`` (a
+                profile name such as ``"3g"``, or a :class:`~rtlab.net.path_model.NetworkPath`):
+                one phone on 3G beside others on Wi-Fi. A server's own ``network=`` already
+                puts a path in front of every client; this adds one more, for this client only.
         """
         self.url = url
+        self.direct_url = url  # what ``url`` was before a network path was put in front of it
+        self.network = network
+        self.relay: Relay | None = None
         self.name = name or _next_name(self.transport)
         self.on_event = on_event
         self.last_seq = since  # the cursor: the last seq this client has seen
@@ -187,6 +197,10 @@ class Client:
         if self.running:
             return self
         lab.register_client(self.name, self)
+        if self.network is not None and self.relay is None:
+            self.relay = relay_for_url(self.direct_url, self.network, name=self.name)
+            if self.relay is not None:
+                self.url = self.relay.url_for(self.direct_url)
         self._loop_thread = lab.client_loop()
         self._task = self._loop_thread.run(self._spawn())
         return self
@@ -214,6 +228,10 @@ class Client:
         task, self._task = self._task, None
         if task is not None and self._loop_thread is not None and self._loop_thread.alive:
             self._loop_thread.run(self._cancel(task), timeout=10)
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.stop()
+            self.url = self.direct_url
         lab.unregister_client(self.name, self)
 
     @staticmethod

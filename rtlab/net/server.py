@@ -35,6 +35,7 @@ from .. import lab
 from ..hub import Hub
 from ..trace import Trace
 from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
+from .path_mixin import NetworkPath, NetworkPathMixin
 from .requests import HTTP_LOG
 
 __all__ = ["LOOPBACK", "Server", "ServerStats"]
@@ -74,7 +75,7 @@ class ServerStats:
             cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)
 
 
-class Server:
+class Server(NetworkPathMixin):
     """Base class of the four servers. Subclasses set ``transport``, ``path`` and add routes."""
 
     transport: ClassVar[str] = "base"
@@ -96,6 +97,7 @@ class Server:
         socket_send_buffer: int = 256 * 1024,
         # Watching
         trace: bool | Trace = False,
+        network: str | NetworkPath | dict[str, Any] | None = None,
     ) -> None:
         """A server, not yet started (:meth:`start`, or use :func:`rtlab.serve`).
 
@@ -121,6 +123,9 @@ class Server:
             trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
                 arrival, each response head's departure and each publish, to draw a sequence
                 diagram from.
+            network: an emulated network path in front of the server: a profile name (``"4g"``,
+                see :data:`rtlab.net.path_model.PROFILES`), a ``NetworkPath``, or ``None``. Then
+                :attr:`url` leads through it (:mod:`rtlab.net.path`), :attr:`direct_url` not.
         """
         if host not in (LOOPBACK, "localhost", "::1"):
             warnings.warn(
@@ -138,6 +143,7 @@ class Server:
         self.max_connections = max_connections
         self.socket_send_buffer = socket_send_buffer
         self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
+        self.set_network(network)
         self.hub: Hub | None = None
         self._loop_thread: lab.LoopThread | None = None
         self._runner: web.AppRunner | None = None
@@ -156,6 +162,7 @@ class Server:
         self._loop_thread = lab.LoopThread(f"{self.transport}-server")
         try:
             self._loop_thread.run(self._start())
+            self.start_path()
         except BaseException:
             self.stop()
             raise
@@ -228,6 +235,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving, close every connection, end the server's thread. Safe to call twice."""
+        self.stop_path()
         loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
             if loop_thread.alive:
@@ -313,12 +321,8 @@ class Server:
 
     # -- what clients connect to ------------------------------------------------------------
     @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def url(self) -> str:
-        """The full URL a client connects to."""
+        """The full URL a client connects to (through the network path, if ``network=``)."""
         return self.base_url + self.path
 
     # -- publishing, from any thread ----------------------------------------------------------

@@ -1,0 +1,55 @@
+"""What a server gains from ``network=``: an emulated network path in front of it, and two URLs.
+
+Kept apart from :mod:`rtlab.net.server` so that the server base stays about serving:
+:class:`NetworkPathMixin` holds the server's :class:`~rtlab.net.path.Relay` (started after
+the server listens, stopped before it stops; ``crash()``/``recover()`` leave it alone — it is
+the network, not the server) and says where clients connect: :attr:`base_url` through the
+path when there is one, :attr:`direct_base_url` to the server itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .path import Relay
+from .path_model import NetworkPath, resolve
+
+__all__ = ["NetworkPath", "NetworkPathMixin"]
+
+
+class NetworkPathMixin:
+    """Mixed into :class:`rtlab.net.server.Server` (which provides host, port, path and name)."""
+
+    network: NetworkPath | None = None  # None: clients reach the server directly
+    relay: Relay | None = None  # the emulated path in front of it, while running
+    host: str
+    port: int
+    path: str
+    name: str
+
+    def set_network(self, network: str | NetworkPath | dict[str, Any] | None) -> None:
+        self.network = resolve(network)
+
+    def start_path(self) -> None:
+        """Put the relay in front of the (listening) server, if ``network=`` asked for one."""
+        if self.network is not None and self.relay is None:
+            self.relay = Relay(self.network, self.host, self.port, name=self.name).start()
+
+    def stop_path(self) -> None:
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.stop()
+
+    @property
+    def base_url(self) -> str:
+        """Where clients connect: through the emulated network path if there is one."""
+        return self.relay.base_url if self.relay is not None else self.direct_base_url
+
+    @property
+    def direct_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def direct_url(self) -> str:
+        """The server itself, bypassing any network path."""
+        return self.direct_base_url + self.path
