@@ -169,7 +169,7 @@ def ws_close_code(sock: socket.socket, timeout: float = TIMEOUT) -> int | None:
 
 
 def closed_by_server(sock: socket.socket, timeout: float = TIMEOUT) -> bool:
-    """Drain the socket until the server ends the connection; ``False`` if it is still open after ``timeout``."""
+    """Drain until the server ends the connection; ``False`` if it is still open after ``timeout``."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         sock.settimeout(min(left, 1.0))
