@@ -29,6 +29,31 @@ a WebSocket ``{"type": "gap"}``, a ``"gap"`` field in a polling answer); the rul
 client's cursor on the other end is in :class:`rtlab.net.client.Client`. Cursors arrive
 as text (a query string, a header) and are read by one function, :func:`parse_cursor`.
 
+**Stream identity (the epoch).** A seq only means something within one stream: a server
+that restarts without its log numbers from 1 again, and a client's ``since=5`` from the old
+stream would be taken for the new stream's 5 — silently, if the new stream is already past
+5 (the client then carries on with seqs that look perfect and half of which came from another
+stream). So every hub has a random :attr:`Hub.epoch` (8 hex digits, new for every hub), and
+every *resume token* a server hands out carries it: ``<epoch>-<seq>``, e.g. ``3f9a1c02-17`` —
+the SSE ``id:`` of each event (so a browser's ``lastEventId`` and its ``Last-Event-ID``
+header carry it with no client code), the ``stream`` field of every polling answer and the
+WebSocket ``{"type": "stream"}`` hello, which rtlab's clients send back as ``?since=``.
+:meth:`Hub.resume` resets a client whose token names another epoch, whether the new stream
+is behind or ahead of it. The epoch is a plain constructor argument: a hub whose log lives
+in a broker (issue 14: Redis) passes the log's own id, so that every process serving that
+log hands out and accepts the same tokens, and a log that is wiped gets a new one.
+
+A *bare* number, without an epoch, is treated by where it comes from:
+
+* ``?since=N`` is something a person types (``curl``, notebook 02's ``since=<latest>``), so it
+  is taken as a seq of *this* stream — reset only if it is ahead of it, as before. rtlab's own
+  clients always send the epoch form, so this leniency never applies to them;
+* ``Last-Event-ID: N`` is by definition an id a server sent, and this server's ids all carry
+  the epoch: a bare one came from another server (an old version, a restarted process) or was
+  made up (``curl -H 'Last-Event-ID: 5'``). It gets a reset: resending the replay buffer costs
+  a little, splicing two streams costs correctness. ``0`` and empty mean "from the start",
+  for which there is nothing to reset.
+
 All methods must be called on the loop that owns the hub (the server's loop);
 :meth:`rtlab.net.server.Server.publish` is the thread-safe way in, and
 :meth:`rtlab.net.server.Server.read` the thread-safe way to look.
@@ -37,16 +62,19 @@ All methods must be called on the loop that owns the hub (the server's loop);
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .wire.event import Event
+from .wire.event import BadEvent, Event, check_type, encode_payload, freeze
 
-__all__ = ["MAX_CURSOR_DIGITS", "Event", "Gap", "Hub", "Resume", "SubscriberOverflow",
-           "Subscription", "parse_cursor"]
+__all__ = ["MAX_CURSOR_DIGITS", "UNKNOWN_STREAM", "BadEvent", "Event", "Gap", "Hub", "Resume",
+           "SubscriberOverflow", "Subscription", "format_token", "new_epoch", "parse_cursor", "parse_token"]
 
 
 class Gap(Exception):
@@ -91,6 +119,36 @@ def parse_cursor(raw: str, what: str = "since") -> int:
     return int(raw)
 
 
+UNKNOWN_STREAM = "?"  # the stream of a bare Last-Event-ID: one no hub has (see "Stream identity")
+_EPOCH = re.compile(r"[A-Za-z0-9._:]{1,64}")
+
+
+def new_epoch() -> str:
+    """A fresh random stream id: 8 hex digits (32 bits; a clash between two restarts is ~1 in 4e9)."""
+    return secrets.token_hex(4)
+
+
+def format_token(stream: str, seq: int) -> str:
+    """A resume token: ``<epoch>-<seq>``, what servers hand out and clients send back."""
+    return f"{stream}-{seq}"
+
+
+def parse_token(raw: str, what: str = "since") -> tuple[str | None, int]:
+    """A resume token as ``(epoch, seq)``; a bare number gives ``(None, seq)``. ``ValueError`` otherwise.
+
+    Args:
+        raw: the text as it arrived (``"3f9a1c02-17"`` or ``"17"``).
+        what: how the client sent it, for the message.
+    """
+    stream, _, seq = raw.rpartition("-")
+    if not stream:  # "17", or "-1" (which is no seq either: parse_cursor says so)
+        return None, parse_cursor(raw, what)
+    if not _EPOCH.fullmatch(stream):
+        raise ValueError(f"{what} must be a resume token <stream>-<seq> as this server sent it "
+                         f"(or a bare seq); got {raw[:40]!r}")
+    return stream, parse_cursor(seq, what)
+
+
 @dataclass(frozen=True)
 class Resume:
     """What a client coming back with a cursor is owed, in the order a server sends it.
@@ -103,7 +161,7 @@ class Resume:
 
     cursor: int
     events: list[Event]
-    reset: dict[str, int] | None = None
+    reset: dict[str, Any] | None = None
     gap: Gap | None = None
 
     def notes(self) -> dict[str, Any]:
@@ -203,28 +261,59 @@ class Subscription:
 class Hub:
     """Publish events; replay them after a ``seq``; wait for new ones; push to subscribers."""
 
-    def __init__(self, replay: int = 10_000, queue_size: int = 1_000) -> None:
+    def __init__(self, replay: int = 10_000, queue_size: int = 1_000, epoch: str | None = None) -> None:
+        """A hub with an empty stream.
+
+        Args:
+            replay: how many recent events are kept for clients that resume.
+            queue_size: how far a subscriber may fall behind before it is dropped.
+            epoch: this stream's id (see "Stream identity" above); ``None`` draws a random
+                one. A hub backed by a durable log passes the log's id instead.
+        """
         if replay < 1 or queue_size < 1:
             raise ValueError("replay and queue_size must be at least 1")
+        if epoch is not None and not _EPOCH.fullmatch(epoch):
+            raise ValueError(f"epoch must be 1-64 characters of A-Z a-z 0-9 . _ : ; got {epoch!r:.70}")
+        self.epoch = epoch or new_epoch()
         self.replay = replay
         self.queue_size = queue_size
         self.buffer: deque[Event] = deque(maxlen=replay)
         self.latest_seq = 0
         self.state: dict[str, Any] = {}  # the latest payload of each event type: what short polling shows
+        self.state_json: dict[str, str] = {}  # the same payloads as JSON text, encoded once at publish
         self._subscribers: set[Subscription] = set()
         self.dropped = 0  # subscribers dropped so far for falling queue_size events behind
         self._changed: asyncio.Future[None] | None = None
         self.closed = False
 
     # -- publishing -----------------------------------------------------------------
-    def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> Event:
-        """Number the event, keep it for replay, wake waiters, push to subscribers."""
+    def publish(self, type: str, data: Any = None, sent_ns: int | None = None, *,
+                data_json: str | None = None) -> Event:
+        """Number the event, keep it for replay, wake waiters, push to subscribers.
+
+        The event is checked first (:func:`rtlab.wire.event.encode_payload`): a payload that
+        cannot go on the wire raises :class:`BadEvent` here and never enters the stream.
+
+        Args:
+            type: the event's type, a one-line string.
+            data: its JSON payload; a private copy is kept (changing ``data`` later changes nothing).
+            sent_ns: the publish time (``time.monotonic_ns()``); now if ``None``.
+            data_json: the payload already encoded and checked, with ``data`` its frozen copy
+                (what :meth:`rtlab.net.server.Server.publish` passes, having done both in
+                the publisher's thread).
+        """
         if self.closed:
             raise RuntimeError("this hub is closed (its server was stopped)")
+        if data_json is None:
+            check_type(type)
+            data_json = encode_payload(data)
+            data = freeze(data_json)
         self.latest_seq += 1
-        event = Event(self.latest_seq, type, data, time.monotonic_ns() if sent_ns is None else sent_ns)
+        event = Event(self.latest_seq, type, data, time.monotonic_ns() if sent_ns is None else sent_ns,
+                      data_json)
         self.buffer.append(event)
         self.state[type] = data
+        self.state_json[type] = data_json
         for sub in list(self._subscribers):
             sub._deliver(event)
         if self._changed is not None and not self._changed.done():
@@ -232,48 +321,88 @@ class Hub:
         self._changed = None
         return event
 
+    def token(self, seq: int | None = None) -> str:
+        """The resume token for ``seq`` (the latest if ``None``) in this stream: ``<epoch>-<seq>``."""
+        return format_token(self.epoch, self.latest_seq if seq is None else seq)
+
+    def state_text(self) -> str:
+        """:attr:`state` as a JSON object, from the payloads' text encoded at publish."""
+        return "{" + ",".join(f"{json.dumps(t, ensure_ascii=False)}:{j}"
+                              for t, j in self.state_json.items()) + "}"
+
     # -- reading --------------------------------------------------------------------
     @property
     def oldest_seq(self) -> int:
         """The oldest ``seq`` still in the replay buffer (``latest_seq + 1`` when empty)."""
         return self.buffer[0].seq if self.buffer else self.latest_seq + 1
 
-    def after(self, since: int, limit: int | None = None) -> list[Event]:
-        """The events with ``seq > since`` (at most ``limit``), or :class:`Gap` if some are gone."""
+    def after(self, since: int, limit: int | None = None, max_bytes: int | None = None) -> list[Event]:
+        """The events with ``seq > since``, oldest first, or :class:`Gap` if some are gone.
+
+        Args:
+            since: the client's cursor.
+            limit: at most this many events.
+            max_bytes: at most this many bytes of event JSON — but always at least one event,
+                so a client behind one huge event still gets it. A polling answer is bounded
+                in bytes, not only in count: 1,000 events of 2 kB are 2 MB per answer.
+        """
         if since >= self.latest_seq:
             return []
         if since + 1 < self.oldest_seq:
             raise Gap(since, self.oldest_seq)
         start = since + 1 - self.oldest_seq  # seqs are consecutive, so this is an index
         stop = len(self.buffer) if limit is None else min(len(self.buffer), start + limit)
-        return [self.buffer[i] for i in range(start, stop)]
+        if max_bytes is None:
+            return [self.buffer[i] for i in range(start, stop)]
+        events: list[Event] = []
+        size = 0
+        for i in range(start, stop):
+            event = self.buffer[i]
+            size += len(event.to_json()) + 1
+            if events and size > max_bytes:
+                break
+            events.append(event)
+        return events
 
-    def reset_note(self, since: int) -> dict[str, int] | None:
-        """If ``since`` is *ahead* of this stream, the note telling the client so; else ``None``.
+    def reset_note(self, since: int, stream: str | None = None) -> dict[str, Any] | None:
+        """If a client resuming from ``since`` (of ``stream``) must start over, the note telling it so.
 
-        A cursor can only be ahead when it came from another stream: the server was replaced,
-        or restarted without keeping its log, and numbers from 1 again. Waiting for seq
-        ``since + 1`` would silently skip the new stream's first events, so the transports
-        say "reset" and start the client over from seq 1 instead.
+        Two cases (see "Stream identity" above): the token names another stream, or — for a
+        bare cursor, which is taken as this stream's — it is *ahead* of this stream, so it
+        can only have come from another one. Waiting for seq ``since + 1`` would silently
+        skip the new stream's first events, so the transports say "reset" and start the
+        client over from seq 1 instead. A cursor of 0 never needs a reset.
+
+        Args:
+            since: the seq the client has seen.
+            stream: the epoch its token carried; ``None`` for a bare cursor.
         """
-        if since > self.latest_seq:
-            return {"cursor": since, "latest": self.latest_seq}
+        foreign = stream is not None and stream != self.epoch
+        if since > 0 and (foreign or since > self.latest_seq):
+            return {"cursor": since, "latest": self.latest_seq, "stream": self.epoch}
         return None
 
-    def resume(self, since: int, limit: int | None = None) -> Resume:
+    def resume(self, since: int, limit: int | None = None, stream: str | None = None,
+               max_bytes: int | None = None) -> Resume:
         """Everything a client resuming from ``since`` must be told: reset, gap, backlog.
 
         The one rule every transport follows (see the module docstring). A subscriber
         should subscribe *before* calling this, so that no event falls between the backlog
         and the live stream.
+
+        Args:
+            since: the client's cursor (0: from the start).
+            limit: events in the backlog at most.
+            stream: the epoch the client's token carried (``None``: a bare cursor).
+            max_bytes: bytes of event JSON in the backlog at most (see :meth:`after`).
         """
-        reset = self.reset_note(since)
+        reset = self.reset_note(since, stream)
         if reset is not None:
             since = 0
         try:
-            return Resume(since, self.after(since, limit), reset)
+            return Resume(since, self.after(since, limit, max_bytes), reset)
         except Gap as gap:
-            return Resume(since, self.after(self.oldest_seq - 1, limit), reset, gap)
+            return Resume(since, self.after(self.oldest_seq - 1, limit, max_bytes), reset, gap)
 
     async def wait_after(self, since: int, timeout: float) -> bool:
         """Wait until an event newer than ``since`` exists. ``False`` if ``timeout`` passed first.

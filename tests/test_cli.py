@@ -67,7 +67,7 @@ def read_sse(url: str) -> list[int]:
         ids = []
         for event in source.iter_sse():
             if event.data:  # skip httpx-sse's data-less "retry" event
-                ids.append(int(event.id))
+                ids.append(int(event.id.rpartition("-")[2]))  # ids are <stream>-<seq> (issue 11)
             if len(ids) == 3:
                 return ids
     return ids

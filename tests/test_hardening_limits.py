@@ -156,14 +156,27 @@ def test_a_resuming_sse_client_is_not_locked_out_by_a_full_server(start_server):
     wait_until(lambda: server_call(server, lambda: server.hub.latest_seq) == 1, what="one event")
     last_id = _first_id(server)
     wait_until(lambda: open_connections(server) == 0, what="the reader to go")
-    held = [open_socket(server.port) for _ in range(4)]  # the server is full
+    streams = [_never_reading_stream(server, "/events") for _ in range(4)]  # the server is full
     try:
-        wait_until(lambda: open_connections(server) >= 4, what="the server to fill")
+        wait_until(lambda: server_call(server, lambda: server.hub.subscriber_count) == 3,
+                   what="the server to fill with streams")
         assert _status_of(server, []) == 503  # a new client may wait
-        resumer = _status_of(server, [f"Last-Event-ID: {last_id}"])
-        assert resumer == 200, "a client resuming its stream was refused"
+        assert _status_of(server, [f"Last-Event-ID: {last_id}"]) == 200, \
+            "a client resuming its stream was refused"
     finally:
-        for sock in held:
+        for sock in streams:
+            sock.close()
+
+
+def test_idle_connections_are_shed_to_make_room(start_server):
+    server = start_server(short_polling.Server, max_connections=5)
+    idle = [open_socket(server.port) for _ in range(5)]
+    try:
+        wait_until(lambda: open_connections(server) == 5, what="the server to fill")
+        assert request(server.port, "/state")[0] == 200  # the oldest idle one made room
+        assert closed_by_server(idle[0], timeout=5)
+    finally:
+        for sock in idle:
             sock.close()
 
 
@@ -183,8 +196,9 @@ def _status_of(server, headers: list[str]) -> int:
 
 def test_the_rtlab_sse_client_retries_a_503_with_backoff(start_server, start_client):
     server = start_server(sse.Server, max_connections=2, retry_ms=50)
-    held = [open_socket(server.port) for _ in range(3)]
-    wait_until(lambda: open_connections(server) >= 3, what="the server to fill")
+    held = [_never_reading_stream(server, "/events") for _ in range(2)]  # two streams fill it
+    wait_until(lambda: server_call(server, lambda: server.hub.subscriber_count) == 2,
+               what="the server to fill")
     client = start_client(sse.Client, server.url)
     wait_until(lambda: client.recorder.requests >= 2 or client.failure is not None,
                what="the client to be refused and try again")

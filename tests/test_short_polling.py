@@ -16,7 +16,8 @@ def get(server, **kwargs):
 def test_state_and_seq(short_polling_server):
     resp = get(short_polling_server)
     assert resp.status_code == 200
-    assert resp.json() == {"seq": 0, "state": {}}
+    epoch = short_polling_server.read(lambda s: s.hub.epoch)
+    assert resp.json() == {"seq": 0, "stream": epoch, "state": {}}  # the stream id: issue 11
     short_polling_server.publish("score", {"home": 1})
     short_polling_server.publish("minute", 12)
     short_polling_server.publish("score", {"home": 2})
@@ -36,16 +37,17 @@ def test_since_returns_the_events_after_the_cursor(short_polling_server):
 
 def test_etag_and_if_none_match_give_a_bodiless_304(short_polling_server):
     publish_and_wait(short_polling_server, 2)
+    epoch = short_polling_server.read(lambda s: s.hub.epoch)  # ETags name the stream (issue 11)
     first = get(short_polling_server)
-    assert first.headers["ETag"] == '"2"'
+    assert first.headers["ETag"] == f'"{epoch}-2"'
     again = get(short_polling_server, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
     assert again.content == b""
-    assert again.headers["ETag"] == '"2"'
+    assert again.headers["ETag"] == f'"{epoch}-2"'
     publish_and_wait(short_polling_server, 1)
-    changed = get(short_polling_server, headers={"If-None-Match": '"2"'})
+    changed = get(short_polling_server, headers={"If-None-Match": f'"{epoch}-2"'})
     assert changed.status_code == 200
-    assert changed.headers["ETag"] == '"3"'
+    assert changed.headers["ETag"] == f'"{epoch}-3"'
 
 
 @pytest.mark.parametrize("since", ["abc", "-1", "2.5", "9" * 30, ""])
@@ -70,7 +72,7 @@ def test_conditional_client_gets_304s_and_still_sees_every_event(short_polling_s
     wait_seq(client, 3)
     empty_before = client.recorder.empty
     wait_until(lambda: client.recorder.empty >= empty_before + 3, what="three 304s")
-    assert client.etag == '"3"'
+    assert client.etag == f'"{server.read(lambda s: s.hub.epoch)}-3"'  # names the stream (issue 11)
     publish_and_wait(server, 2, type="score")
     wait_seq(client, 5)
     assert client.recorder.seqs == [1, 2, 3, 4, 5]

@@ -156,11 +156,12 @@ async def slow_sse_reader(url: str, feed: Feed) -> tuple[list[int], list[bytes]]
     """
     seqs: list[int] = []
     endings: list[bytes] = []
+    last_id = ""
     connector = aiohttp.TCPConnector(socket_factory=small_buffer_socket)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         while len(seqs) < SLOW_EVENTS:
-            headers = {"Last-Event-ID": str(seqs[-1])} if seqs else {}
+            headers = {"Last-Event-ID": last_id} if seqs else {}  # the id as sent (issue 11)
             async with session.get(url, headers=headers) as response:
                 assert response.status == 200
                 parser, tail = SSEParser(), b""
@@ -169,7 +170,9 @@ async def slow_sse_reader(url: str, feed: Feed) -> tuple[list[int], list[bytes]]
                     if not chunk:
                         break  # the server ended the stream
                     tail = (tail + chunk)[-300:]
-                    seqs.extend(int(message.id) for message in parser.feed(chunk))
+                    for message in parser.feed(chunk):
+                        last_id = message.id  # <stream>-<seq>
+                        seqs.append(int(message.id.rpartition("-")[2]))
                     if feed.running:
                         await asyncio.sleep(0.01)  # slow: ~200 kB/s against ~4 MB/s published
                 endings.append(tail)

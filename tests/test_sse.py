@@ -195,7 +195,8 @@ def test_server_stream_read_by_httpx_sse_matches_rtlab_client(sse_server, start_
     theirs = sse_events(server.url, len(payloads), retries=retries)
     wait_seq(ours, len(payloads))
 
-    assert [e.id for e in theirs] == ["1", "2", "3", "4", "5"]
+    epoch = server.read(lambda s: s.hub.epoch)  # ids are <stream>-<seq> (issue 11)
+    assert [e.id for e in theirs] == [f"{epoch}-{n}" for n in range(1, 6)]
     assert {e.event for e in theirs} == {"token"}
     bodies = [json.loads(e.data) for e in theirs]
     assert [b["data"] for b in bodies] == payloads
@@ -230,11 +231,12 @@ def test_keep_alive_comments_arrive(sse_server):
 
 def test_last_event_id_resumes_without_missing_anything(sse_server):
     publish_and_wait(sse_server, 10)
-    got = sse_events(sse_server.url, 6, headers={"Last-Event-ID": "4"})
-    assert [e.id for e in got] == ["5", "6", "7", "8", "9", "10"]
+    epoch = sse_server.read(lambda s: s.hub.epoch)  # ids are <stream>-<seq> (issue 11)
+    got = sse_events(sse_server.url, 6, headers={"Last-Event-ID": f"{epoch}-4"})
+    assert [e.id for e in got] == [f"{epoch}-{n}" for n in range(5, 11)]
     # ?since= does the same for a first connection (a browser cannot set headers).
     got = sse_events(sse_server.url + "?since=8", 2)
-    assert [e.id for e in got] == ["9", "10"]
+    assert [e.id for e in got] == [f"{epoch}-9", f"{epoch}-10"]
 
 
 def test_rtlab_client_stop_start_resumes_from_its_cursor(sse_server, start_client):
@@ -253,10 +255,11 @@ def test_rtlab_client_stop_start_resumes_from_its_cursor(sse_server, start_clien
 def test_gap_is_announced_when_resume_point_is_too_old(start_server, start_client):
     server = start_server(sse.Server, replay=5, keepalive=0.1)
     publish_and_wait(server, 20)
-    got = sse_events(server.url, 2, headers={"Last-Event-ID": "2"})
+    epoch = server.read(lambda s: s.hub.epoch)  # ids are <stream>-<seq> (issue 11)
+    got = sse_events(server.url, 2, headers={"Last-Event-ID": f"{epoch}-2"})
     assert got[0].event == "gap"
     assert json.loads(got[0].data) == {"first_missing": 3, "last_missing": 15}
-    assert got[1].id == "16"
+    assert got[1].id == f"{epoch}-16"
     client = start_client(sse.Client, server.url, since=2)
     wait_seq(client, 20)
     assert client.recorder.seqs == [16, 17, 18, 19, 20]
@@ -273,7 +276,9 @@ def test_garbage_last_event_id_is_a_400_with_readable_text(sse_server, bad):
 
 def test_empty_last_event_id_means_from_the_start(sse_server):
     publish_and_wait(sse_server, 2)
-    assert [e.id for e in sse_events(sse_server.url, 2, headers={"Last-Event-ID": ""})] == ["1", "2"]
+    epoch = sse_server.read(lambda s: s.hub.epoch)  # ids are <stream>-<seq> (issue 11)
+    assert [e.id for e in sse_events(sse_server.url, 2, headers={"Last-Event-ID": ""})] == [
+        f"{epoch}-1", f"{epoch}-2"]
 
 
 class RecordingSSEServer(sse.Server):
@@ -294,7 +299,7 @@ def test_client_reconnects_with_last_event_id_after_server_restart(start_server,
     publish_and_wait(first, 3)
     wait_seq(client, 3)
     assert first.last_event_ids == [None]
-    port = first.port
+    port, epoch = first.port, first.read(lambda s: s.hub.epoch)
     first.stop()
 
     # A new server on the same port. Its hub starts again at seq 1: the client's
@@ -302,7 +307,7 @@ def test_client_reconnects_with_last_event_id_after_server_restart(start_server,
     # client starts over from seq 1 instead of silently skipping the new 1..3.
     second = start_server(RecordingSSEServer, port=port, retry_ms=50, keepalive=0.1)
     wait_until(lambda: second.last_event_ids, what="the client to reconnect")
-    assert second.last_event_ids[0] == "3"
+    assert second.last_event_ids[0] == f"{epoch}-3"  # the id names its stream (issue 11)
     assert client.recorder.reconnects >= 1
     wait_until(lambda: client.recorder.resets == 1, what="the reset to arrive")
     publish_and_wait(second, 5)

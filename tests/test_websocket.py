@@ -225,7 +225,7 @@ def test_client_reconnects_after_server_restart_and_resumes_from_its_cursor(star
     wait_until(lambda: server_subscribers(first) == 1, what="the client to connect")
     publish_and_wait(first, 3)
     wait_seq(client, 3)
-    port = first.port
+    port, epoch = first.port, first.read(lambda s: s.hub.epoch)
     first.stop()  # closes with 1001 "going away": the client reconnects with backoff
 
     # The client comes back to the same port asking for ?since=3, its cursor. The new
@@ -233,7 +233,7 @@ def test_client_reconnects_after_server_restart_and_resumes_from_its_cursor(star
     # sends {"type": "reset"} and the client starts over from seq 1, skipping nothing.
     second = start_server(RecordingWebSocketServer, port=port)
     wait_until(lambda: second.since_seen, what="the client to reconnect")
-    assert second.since_seen[0] == "3"
+    assert second.since_seen[0] == f"{epoch}-3"  # the cursor names its stream (issue 11)
     assert client.recorder.reconnects >= 1
     wait_until(lambda: server_subscribers(second) == 1, what="the client to subscribe")
     wait_until(lambda: client.recorder.resets == 1, what="the reset to arrive")

@@ -85,6 +85,7 @@ class Client:
         self.name = name or _next_name(self.transport)
         self.on_event = on_event
         self.last_seq = since  # the cursor: the last seq this client has seen
+        self.stream: str | None = None  # the epoch of the stream last_seq counts in, once a server said it
         self.recorder = recorder or Recorder(self.name, self.transport)
         self.retry_policy_given = retry is not None  # SSE: None means "as the server's retry: says"
         self.retry = Retry.of(retry)
@@ -161,10 +162,24 @@ class Client:
         self.note("reconnect", why[:60] or "reconnect")
 
     # -- the one resume rule, on the client's side ------------------------------------------
-    def on_reset(self) -> None:
+    def cursor(self) -> str:
+        """The resume token to send back: ``<epoch>-<last seq>`` (see :mod:`rtlab.hub`), or a bare
+        seq until a server has said which stream it serves."""
+        if self.stream and self.last_seq:
+            return f"{self.stream}-{self.last_seq}"
+        return str(self.last_seq)
+
+    def on_stream(self, stream: str | None) -> None:
+        """The server said which stream (epoch) the events it sends belong to."""
+        if stream:
+            self.stream = stream
+
+    def on_reset(self, note: dict[str, Any] | None = None) -> None:
         """The server's stream is not the one our cursor came from: start over from seq 1."""
         self.last_seq = 0
         self.recorder.resets += 1
+        if note:
+            self.on_stream(note.get("stream"))
 
     def on_gap(self, note: dict[str, Any]) -> None:
         """The server announced events ``first_missing..last_missing`` as lost to us.
@@ -180,10 +195,13 @@ class Client:
     def take_notes(self, notes: dict[str, Any]) -> None:
         """Apply the ``"reset"`` and ``"gap"`` fields of an answer (see :meth:`rtlab.hub.Resume.notes`).
 
-        A reset comes first: the gap, if any, is then about the new stream.
+        A reset comes first: the gap, if any, is then about the new stream. A ``"stream"``
+        field (every polling answer has one) says which stream the events belong to.
         """
         if "reset" in notes:
-            self.on_reset()
+            self.on_reset(notes["reset"])
+        if "stream" in notes:
+            self.on_stream(notes["stream"])
         if "gap" in notes:
             self.on_gap(notes["gap"])
 

@@ -14,12 +14,16 @@ whatever happens while the client is reconnecting slips through: ``?wait=next`` 
 
 Wire format (``GET /poll?since=N&hold=S``)::
 
-    200 OK  {"seq": 45, "events": [{"seq": 43, ...}, {"seq": 44, ...}, {"seq": 45, ...}]}
+    200 OK  {"seq": 45, "stream": "3f9a1c02", "events": [{"seq": 43, ...}, ..., {"seq": 45, ...}]}
     204 No Content                               nothing new within the hold time: ask again
-    400 Bad Request                              since is not a non-negative integer
+    400 Bad Request                              since is not a resume token or a seq
 
-``seq`` is the latest event on the server; ``events`` holds at most ``max_events`` of them,
-so the next cursor is the seq of the *last event received*, not ``seq``.
+``seq`` is the latest event on the server; ``events`` holds at most ``max_events`` of them and
+``max_answer_bytes`` of them (always one), so the next cursor is the seq of the *last event
+received*, not ``seq``. rtlab's client sends it back as ``since=<stream>-<seq>`` (see
+"Stream identity" in :mod:`rtlab.hub`); a bare ``since=N`` is taken as this stream's. Both
+answers carry ``Cache-Control: no-cache``: a 204 is heuristically cacheable (RFC 9110
+§15.3.5), and a cached "nothing new" would hide the next change.
 ``GET /poll?wait=next`` (no cursor) answers with the one change that comes after the
 request arrives — the naive protocol.
 
@@ -38,7 +42,7 @@ from aiohttp import web
 
 from ..hub import Event
 from .client import Client as BaseClient
-from .requests import MAX_EVENTS_PER_ANSWER, cursor_param
+from .requests import MAX_ANSWER_BYTES, MAX_EVENTS_PER_ANSWER, cursor_param, json_answer
 from .server import Server as BaseServer
 
 __all__ = ["DEFAULT_HOLD_S", "MAX_HOLD_S", "Client", "LongPollingClient", "LongPollingServer", "Server"]
@@ -53,19 +57,21 @@ class LongPollingServer(BaseServer):
     transport = "long-polling"
     path = "/poll"
 
-    def __init__(self, *, hold: float = DEFAULT_HOLD_S,
-                 max_events: int = MAX_EVENTS_PER_ANSWER, **kwargs: Any) -> None:
+    def __init__(self, *, hold: float = DEFAULT_HOLD_S, max_events: int = MAX_EVENTS_PER_ANSWER,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES, **kwargs: Any) -> None:
         """A long-polling server, not yet started.
 
         Args:
             hold: how long a request waits for news before the answer is 204 (seconds);
                 a client may ask for less or more with ``?hold=`` (up to 120 s).
             max_events: events per answer at most; the client asks again for more.
+            max_answer_bytes: bytes of events per answer at most (always one event).
             **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
         """
         super().__init__(**kwargs)
         self.hold = hold
         self.max_events = max_events
+        self.max_answer_bytes = max_answer_bytes
         self.waiting = 0  # requests parked right now: the cost of long polling, in connections
 
     def setup_routes(self, app: web.Application) -> None:
@@ -75,30 +81,33 @@ class LongPollingServer(BaseServer):
         hub = self.hub
         assert hub is not None
         limit = self.max_events
+        stream: str | None = None
         if request.query.get("wait") == "next":
             # The naive protocol: no cursor, so all the server can do is answer with the
             # next change after this request arrived. Changes made while the client was
             # between two polls are never sent to it.
             since, limit = hub.latest_seq, 1
         else:
-            since = cursor_param(request)
-        if since is None:
-            raise web.HTTPBadRequest(
-                text="long polling needs a cursor: add ?since=N, the seq of the last event you "
-                "saw (?since=0 to start from the beginning)\n")
+            cursor = cursor_param(request)
+            if cursor is None:
+                raise web.HTTPBadRequest(
+                    text="long polling needs a cursor: add ?since=N, the seq of the last event you "
+                    "saw (?since=0 to start from the beginning)\n")
+            stream, since = cursor
         hold = self._parse_hold(request)
-        if hub.reset_note(since) is None:  # a cursor from another stream is answered at once
+        headers = {"Cache-Control": "no-cache"}
+        if hub.reset_note(since, stream) is None:  # a cursor from another stream is answered at once
             self.waiting += 1
             try:
                 has_news = await hub.wait_after(since, hold)
             finally:
                 self.waiting -= 1
             if not has_news or hub.closed:
-                return web.Response(status=204)
-        resume = hub.resume(since, limit)  # the hub's rule: reset, gap, then the events after since
-        body: dict[str, Any] = {"seq": hub.latest_seq, **resume.notes(),
-                                "events": [e.to_dict() for e in resume.events]}
-        return web.json_response(body, headers={"Cache-Control": "no-cache"})
+                return web.Response(status=204, headers=headers)
+        # the hub's rule: reset, gap, then the events after since
+        resume = hub.resume(since, limit, stream=stream, max_bytes=self.max_answer_bytes)
+        fields: dict[str, Any] = {"seq": hub.latest_seq, "stream": hub.epoch, **resume.notes()}
+        return json_answer(fields, events=resume.events, headers=headers)
 
     def _parse_hold(self, request: web.Request) -> float:
         raw = request.query.get("hold")
@@ -148,7 +157,7 @@ class LongPollingClient(BaseClient):
                 self.recorder.requests += 1
                 asked_ns = time.monotonic_ns()
                 try:
-                    cursor = {"wait": "next"} if self.naive else {"since": self.last_seq}
+                    cursor = {"wait": "next"} if self.naive else {"since": self.cursor()}
                     async with session.get(self.url_with(**cursor, **params)) as resp:
                         if resp.status == 204:
                             self.recorder.empty += 1

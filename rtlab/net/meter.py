@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -30,7 +32,7 @@ class MeterOwner(Protocol):
 
     socket_send_buffer: int
 
-    def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> None: ...
+    def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> bool: ...
 
     def connection_closed(self, stats: ConnectionStats, transport: asyncio.BaseTransport | None) -> None: ...
 
@@ -43,6 +45,18 @@ class ConnectionStats:
     bytes_out: int = 0  # response bytes: status line, headers, body, chunk framing, frames
     client: str | None = None  # the ``client=`` name an rtlab client sent, if any
     open: bool = True
+    # What the server's reaper looks at (rtlab.net.server): is a request being handled, since
+    # when has the connection been idle, since when has a request been arriving, and how
+    # the send buffer moved at the last look.
+    active: int = 0  # requests being handled on it right now (a stream counts for its whole life)
+    idle_since: float = field(default_factory=time.monotonic)
+    request_started: float | None = None  # first byte of a request not yet handed to a handler
+    last_buffered: int = 0
+    last_out: int = 0
+    stuck_since: float | None = None  # bytes waiting to be sent, and none sent since then
+    # A transport may look at every byte before aiohttp does (the WebSocket server checks
+    # client frames): it returns None to pass them on, or the bytes to send before closing.
+    guard: Callable[[bytes], bytes | None] | None = field(default=None, repr=False)
 
 
 class CountingTransport:
@@ -81,7 +95,10 @@ class CountingProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._server.connection_opened(self.stats, transport)  # the server keeps it, so a crash can cut it
+        # The server keeps it (so a crash can cut it), and may refuse it: it is full.
+        if not self._server.connection_opened(self.stats, transport):
+            self._refuse(transport)
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None and self._server.socket_send_buffer:
             # Linux grows a socket's send buffer by itself, up to ~4 MB: megabytes of events
@@ -91,30 +108,73 @@ class CountingProtocol(asyncio.Protocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._server.socket_send_buffer)
         self._inner.connection_made(CountingTransport(transport, self.stats))  # type: ignore[arg-type]
 
+    refused = False
+
+    def _refuse(self, transport: asyncio.BaseTransport) -> None:
+        """Answer 503 at once, without aiohttp (it never sees this connection), and close.
+
+        The server is past its hard limit (or the process near its file-descriptor limit):
+        a canned answer costs nothing to build and cannot fail. Half-closing (FIN after the
+        answer) and reading what the client still sends, for at most 2 s, is the "lingering
+        close" of HTTP servers: closing with unread request bytes would make the kernel send
+        a reset, and the client would see that instead of the 503.
+        """
+        self.refused = True
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(REFUSED)
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(2.0, transport.abort)
+
+    cut = False  # a guard found a protocol error: nothing more goes to aiohttp
+
     def data_received(self, data: bytes) -> None:
         self.stats.bytes_in += len(data)
+        if self.refused or self.cut:
+            return
+        if self.stats.guard is not None:
+            goodbye = self.stats.guard(data)
+            if goodbye is not None:
+                self.cut = True
+                transport = self._transport
+                assert isinstance(transport, asyncio.Transport)
+                self.stats.bytes_out += len(goodbye)
+                transport.write(goodbye)
+                transport.close()  # after the goodbye is sent; aiohttp hears connection_lost
+                return
+        if not self.stats.active and self.stats.request_started is None:
+            self.stats.request_started = time.monotonic()  # a request begins to arrive
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
+        if self.refused:
+            return None
         return self._inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connection_closed(self.stats, self._transport)
-        self._inner.connection_lost(exc)
+        if not self.refused:
+            self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        if not self.refused:
+            self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if not self.refused:
+            self._inner.resume_writing()
+
+
+_REFUSAL = (b"too many connections: this server is full (max_connections=, and the process's "
+            b"file-descriptor limit); retry in a second\n")
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n"
+           b"Content-Length: " + str(len(_REFUSAL)).encode() + b"\r\n\r\n" + _REFUSAL)
 
 
 def connection_stats(request: web.Request) -> ConnectionStats | None:
     """The byte counter of the connection ``request`` arrived on."""
     return getattr(request.transport, "rtlab_stats", None)
-
-
-
 
 
 class Meter:

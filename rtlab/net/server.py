@@ -14,7 +14,47 @@ The base class does the rest:
   works as a context manager;
 * can *crash and come back* on the same port with its event stream intact
   (:meth:`Server.restart`), to show that a client resuming from its cursor loses nothing;
-* is the one thread-safe way to look at its state from another thread (:meth:`Server.read`).
+* is the one thread-safe way to look at its state from another thread (:meth:`Server.read`);
+* checks every event at :meth:`Server.publish`, in the publisher's thread (a bad one raises
+  :class:`~rtlab.wire.event.BadEvent` there and never enters the hub);
+* takes back what a client could hold (see "Limits" below) and answers only for loopback
+  host names (see "The Host check").
+
+**Limits** — what a production server bounds, and what rtlab does past each bound:
+
+* ``max_connections``: past it, the connection that has been *idle* longest (no request in
+  flight) is closed to make room — an idle keep-alive is the cheapest thing to give up, and
+  an HTTP client reopens one without noticing. If none is idle, a new request gets 503, but a
+  client *resuming* a stream (SSE ``Last-Event-ID``, WebSocket ``?since=``) is still let in,
+  up to ``max_connections`` + 10 %: a browser's EventSource gives up for good on a 503, so a
+  503 to a reconnecting stream loses that client forever. Past that hard limit the
+  connection gets a canned 503 before aiohttp sees it.
+* the process's file-descriptor limit (``ulimit -n``, ``resource.getrlimit``): every
+  connection is a descriptor, and at the limit asyncio's accept loop fails with "too many
+  open files". ``max_connections`` is lowered to fit (an eighth of the limit, at least 32,
+  stays free for everything else the kernel process opens), all rtlab servers in the process
+  share that budget, and a failing accept is logged as one line a minute, not a traceback.
+* ``request_timeout``: a request whose head and body have not arrived within it (slowloris)
+  is closed; ``idle_timeout``: a connection with no request in flight for that long is closed
+  (aiohttp's default kept such sockets for an hour, each holding a slot);
+* ``write_timeout``: a connection with bytes waiting to be sent and none accepted by the
+  peer for that long is cut — a peer that stopped reading. It covers every transport: a
+  poller that never reads its answer, an SSE or WebSocket peer that went silent (whose
+  ``close`` would otherwise wait forever for a send buffer that never drains).
+
+**The Host check** (DNS rebinding). A page on ``evil.example`` whose name is made to resolve
+to 127.0.0.1 is, to the browser, same-origin with our server, and could read the stream. The
+one thing it cannot forge is the ``Host`` header, which names *its* domain. So a server bound
+to loopback answers only requests whose Host is ``127.0.0.1``, ``localhost`` or ``[::1]`` (any
+port: a loopback name can never be a rebinding domain, and jupyter-server-proxy forwards the
+browser's Host for the *Jupyter* server, e.g. ``localhost:8888``), a host in
+``allowed_hosts=`` or the ``RTLAB_ALLOWED_HOSTS`` environment variable (comma-separated), or —
+in a JupyterHub or Binder container, where the proxied Host is the hub's public name — a
+request that jupyter-server-proxy marked with ``X-Forwarded-Context: <prefix>proxy/...``.
+Anything else gets ``421 Misdirected Request`` (RFC 9110 §15.5.20: this server is not the
+authority for that name). Jupyter Server does the same check for itself. A server bound
+beyond loopback (``host="0.0.0.0"``, which warns) is meant to be reached by other names and
+checks no Host.
 
 :class:`rtlab.net.push.PushServer` adds what the two pushing transports share, and
 :mod:`rtlab.net.requests` what every handler does with a request (the cursor, quiet logs).
@@ -23,26 +63,67 @@ The base class does the rest:
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
 from .. import lab
-from ..hub import Hub
+from ..hub import BadEvent, Hub
 from ..trace import Trace
+from ..wire.event import check_type, encode_payload, freeze
 from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
 from .path_mixin import NetworkPath, NetworkPathMixin
 from .requests import HTTP_LOG
+
+try:
+    import resource
+except ImportError:  # not on Windows: no descriptor limit to read there
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["LOOPBACK", "Server", "ServerStats"]
 
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def fd_budget() -> int | None:
+    """How many connections this process's file-descriptor limit leaves for rtlab servers.
+
+    The soft ``RLIMIT_NOFILE`` minus an eighth of it (at least 32) for everything else a
+    kernel process holds open: its own sockets to Jupyter, files, rtlab's clients, pipes.
+    ``None`` if there is no limit to read.
+    """
+    if resource is None:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(8, soft - max(32, soft // 8))
+
+
+class _ProcessConnections:
+    """Connections open across every rtlab server of this process: they share one fd limit."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._lock = threading.Lock()  # servers run on threads of their own
+
+    def add(self, n: int) -> int:
+        with self._lock:
+            self.open += n
+            return self.open
+
+
+PROCESS_CONNECTIONS = _ProcessConnections()
 
 
 @dataclass
@@ -95,6 +176,11 @@ class Server(NetworkPathMixin):
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
         socket_send_buffer: int = 256 * 1024,
+        request_timeout: float = 10.0,
+        idle_timeout: float = 30.0,
+        write_timeout: float = 10.0,
+        # Who may ask
+        allowed_hosts: Iterable[str] = (),
         # Watching
         trace: bool | Trace = False,
         network: str | NetworkPath | dict[str, Any] | None = None,
@@ -114,12 +200,21 @@ class Server(NetworkPathMixin):
                 dropped (it reconnects and resumes from the replay buffer).
             max_request_bytes: the largest request body accepted; a bigger one gets 413
                 before anything reads it.
-            max_connections: open connections allowed at once; past it, requests get 503.
-                On loopback every client is 127.0.0.1, so the limit is per server, not
-                per address; each connection is a file descriptor, and a process may hold
-                only so many.
+            max_connections: open connections allowed at once (see "Limits" above: the
+                longest-idle one is closed to make room, then new requests get 503, resuming
+                streams are let in up to 10 % more). On loopback every client is 127.0.0.1,
+                so the limit is per server, not per address. Lowered to fit the process's
+                file-descriptor limit (:func:`fd_budget`).
             socket_send_buffer: each accepted socket's kernel send buffer in bytes (0 leaves
                 Linux's autotuning, which grows it to ~4 MB for a client that does not read).
+            request_timeout: seconds a request may take to arrive (head and body); then the
+                connection is closed.
+            idle_timeout: seconds a connection may carry no request; then it is closed.
+            write_timeout: seconds a connection may have bytes waiting to be sent with none
+                accepted by the peer; then it is cut (a peer that stopped reading).
+            allowed_hosts: host names (``"lab.example"``, or ``"lab.example:8443"`` for one
+                port) this server answers for, besides the loopback names; see "The Host
+                check" above. ``RTLAB_ALLOWED_HOSTS`` (comma-separated) adds more.
             trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
                 arrival, each response head's departure and each publish, to draw a sequence
                 diagram from.
@@ -140,8 +235,34 @@ class Server(NetworkPathMixin):
         self.replay = replay
         self.queue_size = queue_size
         self.max_request_bytes = max_request_bytes
-        self.max_connections = max_connections
+        budget = fd_budget()
+        # What was asked, and what the process's descriptor limit lets it have.
+        self.requested_max_connections = max_connections
+        self.max_connections = max_connections if budget is None else max(1, min(max_connections, budget))
+        self.hard_max_connections = self.max_connections + max(4, self.max_connections // 10)
+        if budget is not None:
+            self.hard_max_connections = min(self.hard_max_connections, max(budget, self.max_connections))
         self.socket_send_buffer = socket_send_buffer
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.write_timeout = write_timeout
+        extra = os.environ.get("RTLAB_ALLOWED_HOSTS", "")
+        self.allowed_hosts = {h.strip().lower().rstrip(".") for h in [*allowed_hosts, *extra.split(",")]
+                              if h.strip()}
+        for name in ("JUPYTERHUB_PUBLIC_URL", "JUPYTERHUB_PUBLIC_HUB_URL", "JUPYTERHUB_HOST"):
+            # The hub's public name, where JupyterHub says it (not every hub does).
+            value = os.environ.get(name, "")
+            if value:
+                from yarl import URL
+
+                public = URL(value).host if "//" in value else value.split(":")[0]
+                if public:
+                    self.allowed_hosts.add(public.lower())
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        # In a hub container the browser cannot reach our loopback (it is another machine),
+        # so jupyter-server-proxy's mark is enough to let a proxied request through.
+        self._proxy_context = (prefix.rstrip("/") + "/proxy/") if prefix else None
+        self.check_host = host in (LOOPBACK, "localhost", "::1")
         self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
         self.set_network(network)
         self.hub: Hub | None = None
@@ -151,7 +272,11 @@ class Server(NetworkPathMixin):
         self.meter = Meter()  # every connection's bytes, open ones and totals of closed ones
         self._requests = 0
         self._handlers: set[asyncio.Task[Any]] = set()
-        self._transports: set[asyncio.BaseTransport] = set()  # every open TCP connection
+        # every open TCP connection, by its counter; insertion order = oldest first
+        self._transports: dict[ConnectionStats, asyncio.BaseTransport] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self.reaped = {"idle": 0, "request": 0, "write": 0, "shed": 0, "refused": 0}
+        self._last_accept_warning = 0.0
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Server:
@@ -182,9 +307,60 @@ class Server(NetworkPathMixin):
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=1.0, handle_signals=False,
             max_field_size=8190, max_line_size=8190, logger=HTTP_LOG,
+            keepalive_timeout=self.idle_timeout,
         )
         await self._runner.setup()
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         await self._listen(self.requested_port)
+        self._reaper = loop.create_task(self._reap())
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's report of an error nobody caught on this server's loop.
+
+        At the descriptor limit, ``accept()`` fails with EMFILE; asyncio stops accepting for
+        a second and reports it with a traceback, every second, for as long as it lasts —
+        into whatever notebook cell is running. One line a minute says the same.
+        """
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                                                      errno.ENOMEM):
+            now = time.monotonic()
+            if now - self._last_accept_warning > 60:
+                self._last_accept_warning = now
+                HTTP_LOG.warning("%s: cannot accept connections: %s (the process is at its "
+                                 "file-descriptor limit; new clients wait)", self.name, exc.strerror)
+            return
+        loop.default_exception_handler(context)
+
+    async def _reap(self) -> None:
+        """Once per ``sweep`` seconds, close what the limits say must go (see "Limits" above)."""
+        sweep = max(0.05, min(1.0, self.request_timeout / 2, self.idle_timeout / 2, self.write_timeout / 2))
+        while True:
+            await asyncio.sleep(sweep)
+            now = time.monotonic()
+            for stats, transport in list(self._transports.items()):
+                buffered = transport.get_write_buffer_size() if hasattr(  # type: ignore[attr-defined]
+                    transport, "get_write_buffer_size") else 0
+                # Progress: what the kernel took since the last look (the buffer shrank, or
+                # grew by less than was written).
+                drained = stats.last_buffered + (stats.bytes_out - stats.last_out) - buffered
+                stats.last_buffered, stats.last_out = buffered, stats.bytes_out
+                if buffered == 0 or drained > 0:
+                    stats.stuck_since = None
+                elif stats.stuck_since is None:
+                    stats.stuck_since = now
+                if stats.stuck_since is not None and now - stats.stuck_since > self.write_timeout:
+                    self.reaped["write"] += 1
+                    transport.abort()  # close() would wait for the buffer to drain: forever
+                elif stats.active:
+                    continue  # a request or a stream in progress: its handler decides
+                elif stats.request_started is not None and now - stats.request_started > self.request_timeout:
+                    self.reaped["request"] += 1
+                    transport.abort()
+                elif stats.request_started is None and now - stats.idle_since > self.idle_timeout:
+                    self.reaped["idle"] += 1
+                    transport.abort()
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None
@@ -197,10 +373,43 @@ class Server(NetworkPathMixin):
         )
         self.port = self._listener.sockets[0].getsockname()[1]
 
+    def host_allowed(self, request: web.Request) -> bool:
+        """Whether this server answers for the request's ``Host`` (see "The Host check" above)."""
+        if not self.check_host:
+            return True
+        raw = request.headers.get("Host", "").strip().lower()
+        if raw.startswith("["):  # [::1]:port
+            name, _, rest = raw[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            name, _, port = raw.partition(":")
+        name = name.rstrip(".")
+        if name in LOOPBACK_NAMES:
+            return True
+        if name and (name in self.allowed_hosts or f"{name}:{port}" in self.allowed_hosts):
+            return True
+        context = request.headers.get("X-Forwarded-Context", "")
+        return self._proxy_context is not None and context.startswith(self._proxy_context)
+
+    def admits_over_limit(self, request: web.Request) -> bool:
+        """Whether a request may come in past ``max_connections`` (up to the hard limit).
+
+        No, here: a new client can come back later. The pushing servers say yes to a client
+        resuming its stream (see "Limits" above).
+        """
+        return False
+
     @web.middleware
     async def _track_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self._requests += 1
-        if len(self.meter.open) > self.max_connections:
+        if not self.host_allowed(request):
+            raise web.HTTPMisdirectedRequest(
+                text=f"Host {request.headers.get('Host', '')[:80]!r} is not a name this server answers "
+                "for: it serves 127.0.0.1, localhost and [::1], and the hosts in allowed_hosts= (or "
+                "the RTLAB_ALLOWED_HOSTS environment variable). A page on another domain that "
+                "resolves here (DNS rebinding) must not read the stream.\n",
+                headers={"Connection": "close"})
+        if len(self.meter.open) > self.max_connections and not self.admits_over_limit(request):
             raise web.HTTPServiceUnavailable(
                 text=f"too many connections: {len(self.meter.open)} open, this server allows "
                 f"{self.max_connections} (max_connections=); close some clients and retry\n",
@@ -217,11 +426,17 @@ class Server(NetworkPathMixin):
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        if stats is not None:
+            stats.active += 1
+            stats.request_started = None  # it has arrived: request_timeout is over
         try:
             return await handler(request)
         finally:
             if task is not None:
                 self._handlers.discard(task)
+            if stats is not None:
+                stats.active -= 1
+                stats.idle_since = time.monotonic()
 
     def setup_routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -247,6 +462,8 @@ class Server(NetworkPathMixin):
         lab.unregister_server(self.name, self)
 
     async def _stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
         if self.hub is not None:
             self.hub.close()  # ends every stream and long poll promptly
         if self._listener is not None:
@@ -260,6 +477,7 @@ class Server(NetworkPathMixin):
             # stopped server object can outlive its last use; its replay buffer need not.
             self.hub.buffer.clear()
             self.hub.state.clear()
+            self.hub.state_json.clear()
 
     # -- faults, on purpose ------------------------------------------------------------------
     def crash(self) -> int:
@@ -291,7 +509,7 @@ class Server(NetworkPathMixin):
         if self._listener is not None:
             self._listener.close()  # no new connections: clients get "connection refused"
             self._listener = None
-        transports = list(self._transports)
+        transports = list(self._transports.values())
         for transport in transports:
             transport.abort()  # a TCP reset, not a polite close
         handlers = list(self._handlers)
@@ -327,15 +545,31 @@ class Server(NetworkPathMixin):
 
     # -- publishing, from any thread ----------------------------------------------------------
     def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
-        """Publish an event to this server's clients. Thread-safe; the clock starts now."""
+        """Publish an event to this server's clients. Thread-safe; the clock starts now.
+
+        The event is checked and encoded here, in the caller's thread, once: what cannot go on
+        the wire (see :mod:`rtlab.wire.event`) raises :class:`~rtlab.wire.event.BadEvent`,
+        naming the field, and never reaches a client. A copy of ``data`` is taken now, so
+        changing it afterwards (a dict reused in a loop) does not change this event.
+
+        Args:
+            type: the event's type: a one-line string (``"price"``, ``"question"``).
+            data: a JSON payload: dicts, lists, strings, finite numbers, booleans, None.
+            sent_ns: the publish time in ``time.monotonic_ns()``; now if ``None``.
+        """
         if self._loop_thread is None or self.hub is None:
             raise RuntimeError(f"{self!r} is not running: call .start() first")
+        check_type(type)
+        data_json = encode_payload(data)
+        frozen = freeze(data_json)
+        if sent_ns is not None and (isinstance(sent_ns, bool) or not isinstance(sent_ns, int)):
+            raise BadEvent("sent_ns", f"must be an int of time.monotonic_ns(), got {sent_ns!r:.40}")
         stamp = time.monotonic_ns() if sent_ns is None else sent_ns
-        self._loop_thread.call_soon(self._publish_on_loop, type, data, stamp)
+        self._loop_thread.call_soon(self._publish_on_loop, type, frozen, stamp, data_json)
 
-    def _publish_on_loop(self, type: str, data: Any, sent_ns: int) -> None:
+    def _publish_on_loop(self, type: str, data: Any, sent_ns: int, data_json: str) -> None:
         if self.hub is not None and not self.hub.closed:
-            event = self.hub.publish(type, data, sent_ns)
+            event = self.hub.publish(type, data, sent_ns, data_json=data_json)
             if self.trace is not None:
                 self.trace.note("publish", f"#{event.seq} {type}", seq=event.seq, t_ns=sent_ns)
 
@@ -365,13 +599,35 @@ class Server(NetworkPathMixin):
 
     # -- statistics ---------------------------------------------------------------------------
     # Called by the byte meter (rtlab.net.meter.CountingProtocol), on the server's loop.
-    def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> None:
+    def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> bool:
+        """A new connection. ``False``: refuse it (the meter answers a canned 503 and closes)."""
         self.meter.opened(stats)
-        self._transports.add(transport)  # so a crash can cut it
+        self._transports[stats] = transport  # so a crash can cut it, and the reaper see it
+        process_open = PROCESS_CONNECTIONS.add(1)
+        if len(self.meter.open) > self.max_connections:
+            self._shed_idle(stats)
+        budget = fd_budget()
+        if len(self.meter.open) > self.hard_max_connections or (budget is not None and process_open > budget):
+            self.reaped["refused"] += 1
+            return False
+        return True
+
+    def _shed_idle(self, newcomer: ConnectionStats) -> None:
+        """Close the oldest idle connection (no request in flight), to make room for a new one.
+
+        Connections are kept oldest first, so on a server full of idle sockets the first one
+        looked at is it; a server full of streams looks at all of them and sheds none.
+        """
+        for stats, transport in self._transports.items():
+            if stats is not newcomer and not stats.active and not transport.is_closing():
+                self.reaped["shed"] += 1
+                transport.abort()
+                return
 
     def connection_closed(self, stats: ConnectionStats, transport: asyncio.BaseTransport | None) -> None:
+        if self._transports.pop(stats, None) is not None:
+            PROCESS_CONNECTIONS.add(-1)
         self.meter.closed(stats)
-        self._transports.discard(transport)  # type: ignore[arg-type]
 
     async def _snapshot(self) -> ServerStats:
         bytes_in, bytes_out, by_client = self.meter.totals()

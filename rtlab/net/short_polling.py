@@ -8,15 +8,20 @@ average half an ``interval`` for the next poll (its latency is uniform between 0
 Wire format (``GET /state?since=N``)::
 
     HTTP/1.1 200 OK
-    ETag: "42"
+    ETag: "3f9a1c02-42"
+    Cache-Control: no-cache
     Content-Type: application/json
 
-    {"seq": 42, "state": {...latest payload of each event type...},
+    {"seq": 42, "stream": "3f9a1c02", "state": {...latest payload of each event type...},
      "events": [...events with seq > N, if N was given...]}
 
-``seq`` is the latest event's number; it doubles as the ETag. A client that sends
-``If-None-Match: "42"`` while nothing has changed gets ``304 Not Modified`` with no body:
-a conditional request, the cheapest "nothing new".
+``seq`` is the latest event's number; with the stream id (:mod:`rtlab.hub`) it is the ETag.
+A client that sends ``If-None-Match: "3f9a1c02-42"`` while nothing has changed gets
+``304 Not Modified`` with no body: a conditional request, the cheapest "nothing new". The
+comparison is RFC 9110's (§13.1.2): weak, over a list, and ``*`` matches
+(:func:`rtlab.wire.http.if_none_match`); the 304 carries the same ``Cache-Control`` as the 200
+(§15.4.5), so a cache treats both alike. ``events`` holds at most 1,000 events and 256 kB of
+them (``max_answer_bytes``), so one answer stays small; the cursor fetches the rest.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ import aiohttp
 from aiohttp import web
 
 from ..hub import Event
+from ..wire.http import if_none_match
 from .client import Client as BaseClient
-from .requests import MAX_EVENTS_PER_ANSWER, cursor_param
+from .requests import MAX_ANSWER_BYTES, MAX_EVENTS_PER_ANSWER, cursor_param, json_answer
 from .server import Server as BaseServer
 
 __all__ = ["Client", "Server", "ShortPollingClient", "ShortPollingServer"]
@@ -42,22 +48,34 @@ class ShortPollingServer(BaseServer):
     transport = "short-polling"
     path = "/state"
 
+    def __init__(self, *, max_answer_bytes: int = MAX_ANSWER_BYTES, **kwargs: Any) -> None:
+        """A short-polling server, not yet started.
+
+        Args:
+            max_answer_bytes: bytes of events one answer carries at most (always one event).
+            **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
+        """
+        super().__init__(**kwargs)
+        self.max_answer_bytes = max_answer_bytes
+
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_state)
 
     async def handle_state(self, request: web.Request) -> web.StreamResponse:
-        since = cursor_param(request)
+        cursor = cursor_param(request)
         hub = self.hub
         assert hub is not None
-        etag = f'"{hub.latest_seq}"'
-        if request.headers.get("If-None-Match") == etag:
-            return web.Response(status=304, headers={"ETag": etag})
-        body: dict[str, Any] = {"seq": hub.latest_seq, "state": hub.state}
-        if since is not None:  # the hub's resume rule: reset, gap, then the events after since
-            resume = hub.resume(since, MAX_EVENTS_PER_ANSWER)
-            body.update(resume.notes())
-            body["events"] = [e.to_dict() for e in resume.events]
-        return web.json_response(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        etag = f'"{hub.token()}"'  # the stream id too: a restarted server at the same seq differs
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if if_none_match(request.headers.get("If-None-Match", ""), etag):
+            return web.Response(status=304, headers=headers)
+        fields: dict[str, Any] = {"seq": hub.latest_seq, "stream": hub.epoch}
+        if cursor is None:
+            return json_answer(fields, state=hub.state_text(), headers=headers)
+        stream, since = cursor  # the hub's resume rule: reset, gap, then the events after since
+        resume = hub.resume(since, MAX_EVENTS_PER_ANSWER, stream=stream, max_bytes=self.max_answer_bytes)
+        fields.update(resume.notes())
+        return json_answer(fields, state=hub.state_text(), events=resume.events, headers=headers)
 
 
 class ShortPollingClient(BaseClient):
@@ -103,7 +121,7 @@ class ShortPollingClient(BaseClient):
         headers = {"If-None-Match": self.etag} if self.conditional and self.etag else {}
         self.recorder.requests += 1
         try:
-            async with session.get(self.url_with(since=self.last_seq), headers=headers) as resp:
+            async with session.get(self.url_with(since=self.cursor()), headers=headers) as resp:
                 if resp.status == 304:
                     self.recorder.empty += 1
                     self.note("response", "304 Not Modified")

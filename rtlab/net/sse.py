@@ -6,7 +6,9 @@ drawn in :mod:`rtlab.wire.sse`, which also holds the encoder and the spec parser
 in sight. Browsers read it with ``new EventSource(url)``; LLM chat pages stream their answers
 token by token this way. It is one-way (server to client), text only, rides on ordinary HTTP
 (proxies, auth, compression rules all apply), and the reconnect-and-resume logic is built into
-the client: it sends the last ``id:`` back as ``Last-Event-ID``.
+the client: it sends the last ``id:`` back as ``Last-Event-ID``. This server's ids are
+``<stream>-<seq>`` (``3f9a1c02-7``), so that id names the stream as well as the seq (see
+"Stream identity" in :mod:`rtlab.hub`).
 
 This module holds the server and the client; :func:`rtlab.net.probes.raw_stream` reads a
 stream over a bare socket, to see the bytes.
@@ -15,6 +17,7 @@ stream over a bare socket, to see the bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -43,7 +46,12 @@ DEFAULT_KEEPALIVE_S = 15.0
 
 # -- the server -------------------------------------------------------------------------------------
 class SSEServer(PushServer):
-    """Streams every hub event as ``id: <seq>``, ``event: <type>``, ``data: <JSON>``."""
+    """Streams every hub event as ``id: <epoch>-<seq>``, ``event: <type>``, ``data: <JSON>``.
+
+    The id carries the hub's stream id (see "Stream identity" in :mod:`rtlab.hub`), so a browser
+    resuming against a restarted server is reset rather than spliced into another stream;
+    a bare numeric ``Last-Event-ID`` (``curl``, an old server's id) is reset too.
+    """
 
     transport = "sse"
     path = "/events"
@@ -71,11 +79,20 @@ class SSEServer(PushServer):
         app.router.add_get(self.path, self.handle_stream)
 
     def encode(self, event: Event) -> bytes:
-        return encode_rtlab_event(event)
+        assert self.hub is not None
+        return encode_rtlab_event(event, self.hub.epoch)
+
+    def admits_over_limit(self, request: web.Request) -> bool:
+        """A client resuming its stream is let in past ``max_connections`` (up to the hard limit).
+
+        A browser's EventSource fails for good on a 503 — it never retries — so refusing a
+        reconnecting stream loses that client; a new one can be told to wait.
+        """
+        return request.headers.get("Last-Event-ID", "").strip() not in ("", "0")
 
     async def handle_stream(self, request: web.Request) -> web.StreamResponse:
         # A reconnecting EventSource sends Last-Event-ID; a first connection can say ?since=N.
-        since = cursor_param(request, "since", header="Last-Event-ID") or 0
+        stream_id, since = cursor_param(request, "since", header="Last-Event-ID") or (None, 0)
         hub = self.hub
         assert hub is not None
         response = web.StreamResponse(headers={
@@ -91,18 +108,18 @@ class SSEServer(PushServer):
             self._open_streams.add(stream)
             try:
                 await response.write(encode_comment("rtlab sse") + f"retry: {self.retry_ms}\n\n".encode())
-                resume = hub.resume(since)  # the hub's rule: reset, gap, then the backlog
+                resume = hub.resume(since, stream=stream_id)  # the hub's rule: reset, gap, backlog
                 if resume.reset is not None:
                     # A Last-Event-ID from another stream. "id: 0" also resets a browser's
                     # EventSource.lastEventId, so its next reconnect starts from here.
                     await response.write(encode_event(json.dumps(resume.reset), event="reset", id=0))
                 if resume.gap is not None:  # announced, never silent: an event of type "gap"
                     await response.write(encode_event(json.dumps(resume.gap.note()), event="gap",
-                                                      id=resume.gap.last_missing))
+                                                      id=hub.token(resume.gap.last_missing)))
                 if "Last-Event-ID" in request.headers:
                     self.resumes.append((resume.cursor, len(resume.events)))
                 for event in resume.events:
-                    await response.write(encode_rtlab_event(event))
+                    await response.write(encode_rtlab_event(event, hub.epoch))
                 last = resume.last_seq
                 while True:
                     event = await subscription.get(timeout=self.keepalive)
@@ -118,8 +135,16 @@ class SSEServer(PushServer):
                 pass
             except SubscriberOverflow as exc:
                 # Policy: a client that fell too far behind is cut off. It reconnects with
-                # Last-Event-ID and resumes from the replay buffer, losing nothing.
-                await response.write(encode_comment(f"closing: {exc}"))
+                # Last-Event-ID and resumes from the replay buffer, losing nothing. The
+                # goodbye may never be read (a peer that stopped reading): write_timeout
+                # then cuts the connection, and the write fails.
+                with contextlib.suppress(ConnectionError):
+                    await response.write(encode_comment(f"closing: {exc}"))
+                    await response.write_eof()
+                # ... and the connection goes too: kept alive, a dropped client that never
+                # reads would hold a slot (and its unread bytes) until idle_timeout.
+                if request.transport is not None:
+                    request.transport.close()
             finally:
                 self.streams -= 1
                 self._open_streams.discard(stream)
@@ -145,9 +170,11 @@ class SSEServer(PushServer):
 class SSEClient(BaseClient):
     """Reads the stream with :class:`SSEParser`; reconnects after ``retry`` with ``Last-Event-ID``.
 
-    Like a browser's ``EventSource``: a 204 means "stop", a non-200 status or a wrong
-    Content-Type fails the connection for good, anything else (a dropped connection)
-    is retried.
+    Like a browser's ``EventSource``: a 204 means "stop", a wrong Content-Type or a client
+    error (4xx) fails the connection for good, a dropped connection is retried after
+    ``retry``. Unlike a browser, a 503 (a full server) or another 5xx is retried too, with
+    exponential backoff and jitter, honouring ``Retry-After``: a server that is full *now*
+    is worth asking again, and a thousand clients retrying in step would keep it full.
     """
 
     transport = "sse"
@@ -162,14 +189,23 @@ class SSEClient(BaseClient):
         async with aiohttp.ClientSession(trace_configs=[self.connection_counter()],
                                          timeout=timeout) as session:
             while True:
+                delay = self.retry_ms / 1000
+                busy: _Busy | None = None
                 try:
                     if not await self._stream_once(session):
                         return
+                except _Busy as exc:
+                    self.recorder.error(f"server busy: {exc}")
+                    busy = exc
                 except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                     self.recorder.error(f"stream lost: {exc!r}")
                 # Like a browser's EventSource: wait the server's retry: — unless this client
-                # was given a policy of its own (a storm of clients should jitter).
-                delay = self.backoff(self.attempt) if self.retry_policy_given else self.retry_ms / 1000
+                # was given a policy of its own (a storm of clients should jitter), or the
+                # server said it is full (then back off, and at least its Retry-After).
+                if busy is not None:
+                    delay = max(busy.retry_after, self.backoff(self.attempt))
+                elif self.retry_policy_given:
+                    delay = self.backoff(self.attempt)
                 self.attempt += 1
                 self.reconnecting(f"retry in {delay * 1000:.0f} ms")
                 await asyncio.sleep(delay)
@@ -177,12 +213,21 @@ class SSEClient(BaseClient):
     async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
         """Read one connection's stream. ``False`` means the server said stop."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if self.last_seq:
-            headers["Last-Event-ID"] = str(self.last_seq)
+        params: dict[str, Any] = {}
+        if self.last_seq and self.stream:
+            headers["Last-Event-ID"] = self.cursor()  # <epoch>-<seq>, as the server's id: said
+        elif self.last_seq:
+            # A cursor we were given (since=N), from no stream we have seen: a bare
+            # Last-Event-ID would be reset, a bare ?since= is taken as the server's seq.
+            params["since"] = self.last_seq
         self.recorder.requests += 1
-        async with session.get(self.url_with(), headers=headers) as resp:
+        async with session.get(self.url_with(**params), headers=headers) as resp:
             if resp.status == 204:
                 return False
+            if resp.status >= 500:
+                retry_after = resp.headers.get("Retry-After", "")
+                raise _Busy(f"HTTP {resp.status}: {(await resp.text())[:200]}",
+                            min(60.0, float(retry_after)) if retry_after.isdigit() else 0.0)
             content_type = resp.headers.get("Content-Type", "")
             if resp.status != 200 or not content_type.startswith("text/event-stream"):
                 raise RuntimeError(
@@ -207,7 +252,17 @@ class SSEClient(BaseClient):
             self.take_notes({message.event: json.loads(message.data)})
             return
         body = json.loads(message.data)
-        self.received(Event(int(message.id), message.event, body["data"], body["sent_ns"]), recv_ns)
+        stream, _, _ = message.id.rpartition("-")
+        self.on_stream(stream)
+        self.received(Event(int(body["seq"]), message.event, body["data"], body["sent_ns"]), recv_ns)
+
+
+class _Busy(Exception):
+    """The server answered 5xx: worth retrying, later."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 

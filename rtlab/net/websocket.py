@@ -5,7 +5,8 @@ The client sends an ordinary ``GET`` with ``Upgrade: websocket`` and a random
 ``Sec-WebSocket-Accept = base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))``
 (:func:`rtlab.wire.websocket.accept_key`; the bytes are drawn in
 :mod:`rtlab.wire.websocket`). From then on both sides send *frames* whenever they like: a 2–10
-byte header server → client, 6–14 bytes client → server (clients must mask their frames).
+byte header server → client, 6–14 bytes client → server (clients must mask their frames, and
+this server fails the connection with 1002 when one does not — see below).
 That is why WebSocket has the lowest overhead per event and the only built-in return
 channel — the article's live quiz needs both directions.
 
@@ -16,6 +17,12 @@ measures the protocols rather than two libraries. The tests check this server wi
 
 Messages are JSON text frames:
 
+* server → client, first, if the client asked with ``?hello=1`` (rtlab's client does; other
+  clients see only events): ``{"type": "hello", "stream": "3f9a1c02", "name": "Ada",
+  "token": "..."}`` — the stream id its cursor counts in (see "Stream
+  identity" in :mod:`rtlab.hub`; the client sends ``?since=<stream>-<seq>`` back), the name
+  this server gave the connection (unique among open connections: a second "Ada" is
+  "Ada (2)") and a token that gets the same name back on a reconnect (``?token=``);
 * server → client, each event: ``{"seq": 7, "type": "question", "data": {...}, "sent_ns": ...}``
 * client → server: ``{"type": "...", "data": ...}``; ``{"type": "echo"}`` is answered at
   once (a round trip to time), anything else goes to the server's ``on_message`` hook,
@@ -27,7 +34,15 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
   hijacking: a page on another site must not ride on the learner's cookies; RFC 6455 §10.2);
 * a message over ``max_message_bytes`` → close ``1009`` (too big), other clients unaffected;
 * a text frame that is not UTF-8 → close ``1007``; a binary frame → close ``1003``;
-* text that is not a JSON object → an ``{"type": "error"}`` message, and the connection stays;
+* text that is not a JSON object (or nested too deep to parse) → an ``{"type": "error"}``
+  message, and the connection stays; more than ``max_messages_per_s`` messages a second →
+  an error message, and the extra ones are dropped unread;
+* an unmasked client frame, or a close frame with a code no peer may send (1005, 1006, 1015,
+  0–999, 1016–2999, 5000 and up; RFC 6455 §7.4) → close ``1002`` (protocol error). aiohttp's
+  frame reader accepts both, so :class:`rtlab.wire.websocket.ClientFrameCheck` reads each
+  frame header first, as the bytes arrive (through the byte meter's ``guard``). It starts
+  after the 101 is sent: frames a client pipelines in the same packet as its upgrade request
+  reach aiohttp unchecked;
 * a client too slow to keep up with its queue → close ``1013`` (try again later): it
   reconnects with ``?since=<last seq>`` and loses nothing;
 * the server stopping → close ``1001`` (going away).
@@ -45,7 +60,9 @@ hand over a bare socket (a handshake to print, a peer that goes silent).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -54,9 +71,15 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..hub import Event, SubscriberOverflow
+from ..wire.websocket import ClientFrameCheck, close_frame
 from .client import Client as BaseClient
+from .meter import connection_stats
 from .push import PushServer
 from .requests import cursor_param
+
+# Writing to a peer that has gone: the reply is lost, the connection is over, nothing to report.
+GONE = (ConnectionError, aiohttp.ClientConnectionResetError)
+MAX_NAMES = 10_000  # name tokens remembered for reconnects; the oldest are forgotten first
 
 __all__ = ["CLOSE_TOO_SLOW", "DEFAULT_HEARTBEAT_S", "DEFAULT_MAX_MESSAGE_BYTES", "Client", "Server",
            "WebSocketClient", "WebSocketServer"]
@@ -80,6 +103,7 @@ class WebSocketServer(PushServer):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         origins: Iterable[str] | None = None,
         on_message: Callable[[str, dict[str, Any]], Any] | None = None,
+        max_messages_per_s: float = 50.0,
         **kwargs: Any,
     ) -> None:
         """A WebSocket server, not yet started.
@@ -94,7 +118,12 @@ class WebSocketServer(PushServer):
             origins: browser origins allowed besides the server's own (RFC 6455 §10.2); a
                 handshake from another origin gets 403.
             on_message: ``on_message(client_name, message)`` for each JSON message that is
-                not an echo; its return value, if any, is sent back to that client.
+                not an echo; its return value, if any, is sent back to that client. The name
+                is the one this server gave the connection: unique among open connections,
+                so a client cannot speak as another one that is connected.
+            max_messages_per_s: messages a second one connection may send to ``on_message`` (a burst of as
+                many is allowed); the rest are dropped with an error message, so one
+                client cannot make the server do unbounded work — or broadcast — for it.
             **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
         """
         super().__init__(**kwargs)
@@ -103,8 +132,36 @@ class WebSocketServer(PushServer):
         self.max_message_bytes = max_message_bytes
         self.origins = set(origins) if origins is not None else None
         self.on_message = on_message
-        self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by client name
+        self.max_messages_per_s = max_messages_per_s
+        self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by the name given
         self.messages_received = 0
+        self._tokens: dict[str, str] = {}  # token -> the name it was issued with
+        self._anonymous = itertools.count(1)
+
+    def admits_over_limit(self, request: web.Request) -> bool:
+        """A client resuming its stream (``?since=`` past 0) is let in past ``max_connections``."""
+        return request.query.get("since", "0").strip() not in ("", "0")
+
+    def _name(self, request: web.Request) -> tuple[str, str]:
+        """The connection's name, given by the server, and the token that claims it again.
+
+        The ``?client=`` a client asks for is a wish: if an open connection has that name
+        already, this one gets ``"name (2)"``. A client that comes back with the token it
+        was given gets its name back, if it is free.
+        """
+        token = request.query.get("token", "")
+        wished = self._tokens.get(token) or request.query.get("client", "")[:64] \
+            or f"anonymous-{next(self._anonymous)}"
+        name, n = wished, 1
+        while name in self.sockets:
+            n += 1
+            name = f"{wished} ({n})"
+        if self._tokens.get(token) != name:
+            token = secrets.token_urlsafe(12)
+            self._tokens[token] = name
+            while len(self._tokens) > MAX_NAMES:
+                del self._tokens[next(iter(self._tokens))]
+        return name, token
 
     def encode(self, event: Event) -> str:
         return event.to_json()
@@ -125,32 +182,45 @@ class WebSocketServer(PushServer):
             raise web.HTTPForbidden(
                 text=f"Origin {origin!r} is not allowed to open a WebSocket here; add it to the "
                 "server's origins= if this page is yours\n")
-        since = cursor_param(request) or 0
+        stream, since = cursor_param(request) or (None, 0)
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=self.compress,
                                    max_msg_size=self.max_message_bytes)
         await ws.prepare(request)
-        name = request.query.get("client", f"anonymous-{id(ws)}")[:64]
+        stats = connection_stats(request)
+        if stats is not None:  # from now on every client frame is checked before aiohttp reads it
+            stats.guard = _guard()
+        name, token = self._name(request)
         self.sockets[name] = ws
         hub = self.hub
         assert hub is not None
         with hub.subscribe() as subscription:  # subscribe before replaying: nothing slips between
-            pusher = asyncio.create_task(self._push(ws, subscription, since))
+            hello = ({"type": "hello", "stream": hub.epoch, "name": name, "token": token}
+                     if request.query.get("hello") == "1" else None)
+            pusher = asyncio.create_task(self._push(ws, subscription, since, stream, hello))
             try:
                 await self._read(ws, name)
+            except GONE:
+                pass  # the peer left while we wrote to it (a reply after a disconnect)
             finally:
                 pusher.cancel()
                 await asyncio.gather(pusher, return_exceptions=True)
                 if self.sockets.get(name) is ws:
                     del self.sockets[name]
                 if not ws.closed:
-                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+                    try:
+                        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+                    except GONE:
+                        pass
         return ws
 
-    async def _push(self, ws: web.WebSocketResponse, subscription: Any, since: int) -> None:
+    async def _push(self, ws: web.WebSocketResponse, subscription: Any, since: int,
+                    stream: str | None = None, hello: dict[str, Any] | None = None) -> None:
         hub = self.hub
         assert hub is not None
         try:
-            resume = hub.resume(since)  # the hub's rule: reset, gap, then the backlog
+            if hello is not None:
+                await ws.send_str(json.dumps(hello))
+            resume = hub.resume(since, stream=stream)  # the hub's rule: reset, gap, then the backlog
             if resume.reset is not None:  # a cursor from another stream: start over
                 await ws.send_str(json.dumps({"type": "reset", **resume.reset}))
             if resume.gap is not None:
@@ -164,11 +234,15 @@ class WebSocketServer(PushServer):
                     last = event.seq
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         except SubscriberOverflow as exc:
-            await ws.close(code=CLOSE_TOO_SLOW, message=str(exc)[:120].encode())
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            try:
+                await ws.close(code=CLOSE_TOO_SLOW, message=str(exc)[:120].encode())
+            except GONE:
+                pass
+        except GONE:
             pass
 
     async def _read(self, ws: web.WebSocketResponse, name: str) -> None:
+        budget, refilled = self.max_messages_per_s, time.monotonic()  # a token bucket per connection
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA,
@@ -181,6 +255,9 @@ class WebSocketServer(PushServer):
                 message = json.loads(msg.data)
                 if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                     raise ValueError("expected a JSON object with a string 'type'")
+            except RecursionError:  # a ValueError's cousin: "[[[[...", thousands deep
+                await ws.send_str(json.dumps({"type": "error", "error": "message nested too deeply"}))
+                continue
             except ValueError as exc:
                 await ws.send_str(json.dumps({"type": "error", "error": (
                     f"messages must be JSON objects like {{\"type\": \"answer\", \"data\": 1}}: {exc}"
@@ -190,6 +267,19 @@ class WebSocketServer(PushServer):
                 message["server_ns"] = time.monotonic_ns()
                 await ws.send_str(json.dumps(message))
             elif self.on_message is not None:
+                # The hook may make the server broadcast (a quiz tally): a token bucket per
+                # connection bounds how often one client can make it run. Echoes are exempt:
+                # one reply each, to the sender only.
+                now = time.monotonic()
+                budget = min(self.max_messages_per_s, budget + (now - refilled) * self.max_messages_per_s)
+                refilled = now
+                if budget < 1:
+                    continue  # over the rate: dropped (the client was told when it went over)
+                budget -= 1
+                if budget < 1:
+                    await ws.send_str(json.dumps({"type": "error", "error": (
+                        f"too many messages: at most {self.max_messages_per_s:g} a second; "
+                        "the next ones are dropped until the rate falls")}))
                 try:
                     reply = self.on_message(name, message)
                     if asyncio.iscoroutine(reply):
@@ -200,8 +290,23 @@ class WebSocketServer(PushServer):
                     await ws.send_str(json.dumps(reply))
 
 
+def _guard() -> Callable[[bytes], bytes | None]:
+    """The byte meter's guard for one WebSocket connection: a close 1002 at the first bad frame."""
+    check = ClientFrameCheck()
+
+    def guard(data: bytes) -> bytes | None:
+        problem = check.feed(data)
+        return None if problem is None else close_frame(*problem)
+
+    return guard
+
+
 class WebSocketClient(BaseClient):
-    """Receives events, can send messages; reconnects with backoff and resumes from ``last_seq``."""
+    """Receives events, can send messages; reconnects with backoff and resumes from ``last_seq``.
+
+    The server's hello gives it the stream id (sent back in ``?since=``) and a token that
+    keeps its name across a reconnect (sent back as ``?token=``).
+    """
 
     transport = "websocket"
 
@@ -229,6 +334,8 @@ class WebSocketClient(BaseClient):
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected: asyncio.Event | None = None
         self._echoes: dict[int, asyncio.Future[int]] = {}
+        self.token: str | None = None  # the server's, to keep our name when we reconnect
+        self.given_name: str | None = None  # the name the server gave this connection
 
     async def run(self) -> None:
         self._connected = asyncio.Event()
@@ -238,8 +345,10 @@ class WebSocketClient(BaseClient):
             while True:
                 self.recorder.requests += 1  # the upgrade handshake is one HTTP request
                 try:
+                    params = {"since": self.cursor(), "hello": 1,
+                              **({"token": self.token} if self.token else {})}
                     async with session.ws_connect(
-                        self.url_with(since=self.last_seq), compress=15 if self.compress else 0,
+                        self.url_with(**params), compress=15 if self.compress else 0,
                         heartbeat=self.heartbeat, headers=headers, max_msg_size=0,
                         autoping=False,  # the server's pings are answered in _read, where they show
                     ) as ws:
@@ -280,6 +389,9 @@ class WebSocketClient(BaseClient):
                 self.received(Event.from_dict(message), recv_ns)
             elif message.get("type") in ("reset", "gap"):  # resume notes: the client base's rule
                 self.take_notes({message["type"]: message})
+            elif message.get("type") == "hello":
+                self.on_stream(message.get("stream"))
+                self.token, self.given_name = message.get("token"), message.get("name")
             elif message.get("type") == "echo" and message.get("id") in self._echoes:
                 self._echoes.pop(message["id"]).set_result(recv_ns)
             elif self.on_message is not None:

@@ -1,4 +1,5 @@
-"""Reading raw HTTP/1.1 by hand: a response head, one header, and chunked framing undone.
+"""Reading raw HTTP/1.1 by hand: a response head, one header, chunked framing undone — and
+the one piece of HTTP semantics rtlab's servers decide themselves, ``If-None-Match``.
 
 The probes in :mod:`rtlab.net.probes` read sockets with no HTTP library in between, so a
 notebook can show the very bytes; these helpers turn those bytes into something to print.
@@ -6,7 +7,36 @@ notebook can show the very bytes; these helpers turn those bytes into something 
 
 from __future__ import annotations
 
-__all__ = ["dechunk", "header", "status_code"]
+import re
+
+__all__ = ["dechunk", "header", "if_none_match", "status_code"]
+
+_ENTITY_TAG = re.compile(r'\s*(?:(W/)?"([^"]*)"|(\*))\s*(?:,|$)')
+
+
+def if_none_match(field: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` field value matches ``etag``: then the answer is ``304``.
+
+    RFC 9110 §13.1.2: the field is ``*`` or a comma-separated list of entity tags, and it
+    uses the *weak* comparison (§8.8.3.2): ``W/"1"`` matches ``"1"``, since only the opaque
+    part is compared. ``*`` matches any current representation (a polling endpoint always
+    has one). A field that does not parse matches nothing: the client gets the full answer,
+    which is always safe.
+
+    Args:
+        field: the header's value as it arrived (``'"a", W/"1"'``).
+        etag: the current representation's tag, quoted (``'"1"'`` or ``'W/"1"'``).
+    """
+    current = etag.removeprefix("W/")
+    pos = 0
+    while pos < len(field):
+        match = _ENTITY_TAG.match(field, pos)
+        if match is None or match.end() == pos:
+            return False
+        if match.group(3) or f'"{match.group(2)}"' == current:
+            return True
+        pos = match.end()
+    return False
 
 
 def header(head: bytes, name: str) -> str | None:

@@ -80,10 +80,20 @@ class SSEMessage:
 
 
 class SSEParser:
-    """Parses a ``text/event-stream`` byte stream exactly as WHATWG HTML §9.2.6 describes.
+    """Parses a ``text/event-stream`` byte stream as WHATWG HTML §9.2.6 describes.
 
     Feed it bytes as they arrive (in any chunking); it yields each event when its blank
     line comes. ``last_event_id`` and ``retry_ms`` are what a reconnecting client needs.
+
+    ``id:`` fills the *last event ID buffer*; it becomes :attr:`last_event_id` only when a
+    blank line comes (the spec's "dispatch" step, which commits it even when there is no
+    data to dispatch). So after ``data: a\n\nid: 9\n`` — the stream cut before the blank line —
+    the last event id is still the previous one, and Chromium reconnects with that.
+
+    ``retry:`` with an empty value is *ignored* (the previous value stays): the spec takes a
+    value "consisting of only ASCII digits", and an empty one is no number. Chromium instead
+    goes back to its default (3,000 ms); rtlab follows the spec's text, and its servers
+    never send an empty ``retry:``.
     """
 
     def __init__(self) -> None:
@@ -93,6 +103,7 @@ class SSEParser:
         self._pending_cr = False
         self._data: list[str] = []
         self._event_type = ""
+        self._id_buffer = ""  # the spec's "last event ID buffer": committed on dispatch
         self.last_event_id = ""
         self.retry_ms: int | None = None
         self.comments = 0  # comment lines seen (keep-alives): ignored by the spec, counted here
@@ -142,7 +153,7 @@ class SSEParser:
             self._event_type = value
         elif field == "id":
             if "\0" not in value:
-                self.last_event_id = value
+                self._id_buffer = value
         elif field == "retry":
             if value.isascii() and value.isdigit():
                 self.retry_ms = int(value)
@@ -150,6 +161,7 @@ class SSEParser:
         return None
 
     def _dispatch(self) -> SSEMessage | None:
+        self.last_event_id = self._id_buffer  # committed even if no event is dispatched
         data, event_type = self._data, self._event_type
         self._data, self._event_type = [], ""
         if not data:
@@ -157,9 +169,17 @@ class SSEParser:
         return SSEMessage(event_type or "message", "\n".join(data), self.last_event_id)
 
 
-def encode_rtlab_event(event: Event) -> bytes:
-    """An rtlab :class:`~rtlab.wire.event.Event` as SSE: ``id:`` its seq, ``event:`` its type,
-    ``data:`` a JSON object with the seq, the payload and ``sent_ns``."""
-    payload = json.dumps({"seq": event.seq, "data": event.data, "sent_ns": event.sent_ns},
-                         separators=(",", ":"), ensure_ascii=False)
-    return encode_event(payload, id=event.seq, event=event.type)
+def encode_rtlab_event(event: Event, stream: str | None = None) -> bytes:
+    """An rtlab :class:`~rtlab.wire.event.Event` as SSE: ``id:`` its resume token, ``event:`` its
+    type, ``data:`` a JSON object with the seq, the payload and ``sent_ns``.
+
+    The id is ``<stream>-<seq>`` when ``stream`` (the hub's epoch) is given, so that the
+    ``Last-Event-ID`` a browser sends back names the stream as well as the seq; else the seq.
+    """
+    if event.data_json is None:
+        payload = json.dumps({"seq": event.seq, "data": event.data, "sent_ns": event.sent_ns},
+                             separators=(",", ":"), ensure_ascii=False)
+    else:  # encoded once, at publish: only wrap it
+        payload = f'{{"seq":{event.seq},"data":{event.data_json},"sent_ns":{event.sent_ns}}}'
+    return encode_event(payload, id=event.seq if stream is None else f"{stream}-{event.seq}",
+                        event=event.type)

@@ -34,8 +34,8 @@ import urllib.parse
 import zlib
 from collections.abc import Iterable
 
-__all__ = ["OPCODES", "WS_GUID", "accept_key", "deflate_sizes", "frame_header_bytes",
-           "upgrade_request"]
+__all__ = ["OPCODES", "WS_GUID", "ClientFrameCheck", "accept_key", "close_code_valid", "close_frame",
+           "deflate_sizes", "frame_header_bytes", "upgrade_request"]
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455 §1.3
 
@@ -88,3 +88,98 @@ def deflate_sizes(payloads: Iterable[bytes]) -> tuple[list[int], list[int]]:
     alone = [deflated(zlib.compressobj(wbits=-15), p) for p in payloads]
     shared = zlib.compressobj(wbits=-15)
     return alone, [deflated(shared, p) for p in payloads]
+
+
+# -- what a server must refuse in a client's frames ---------------------------------------------
+def close_code_valid(code: int) -> bool:
+    """Whether a peer may send ``code`` in a close frame (RFC 6455 §7.4.1, §7.4.2, IANA registry).
+
+    1000–1003 and 1007–1014 are defined; 1004 is reserved; 1005, 1006 and 1015 are for
+    reporting only and must never be sent; 3000–4999 belong to libraries and applications;
+    everything else (0–999, 1016–2999, 5000 and up) is undefined.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A server's (unmasked) close frame with ``code`` and a reason of at most 123 bytes."""
+    payload = code.to_bytes(2, "big") + reason.encode("utf-8")[:123]
+    return bytes([0x88, len(payload)]) + payload
+
+
+class ClientFrameCheck:
+    """Reads the frame headers of a client's byte stream and names the first protocol error.
+
+    It looks only at what a server must check before it believes a frame: that it is masked
+    (RFC 6455 §5.1: "a server MUST close the connection upon receiving a frame that is not
+    masked") and, for a close frame, that its code is one a peer may send (§7.4). Payloads
+    are skipped, not kept: memory stays a few bytes whatever the client sends.
+    """
+
+    def __init__(self) -> None:
+        self._head = b""  # a frame header (and a close frame's first bytes) still arriving
+        self._skip = 0  # payload bytes of the current frame still to pass
+
+    def feed(self, data: bytes) -> tuple[int, str] | None:
+        """Look at the next bytes; ``(1002, why)`` at the first violation, else ``None``."""
+        pos = 0
+        while pos < len(data):
+            if self._skip:
+                step = min(self._skip, len(data) - pos)
+                self._skip -= step
+                pos += step
+                continue
+            if len(self._head) < self._wanted():
+                take = self._wanted() - len(self._head)
+                self._head += data[pos:pos + take]
+                pos += take
+                continue  # the header may say it is longer than we thought: look again
+            problem = self._check()
+            if problem is not None:
+                return 1002, problem
+            self._skip = self._payload_len() - (len(self._head) - self._header_len())
+            self._head = b""
+        if self._head and len(self._head) >= self._wanted():
+            problem = self._check()
+            if problem is not None:
+                return 1002, problem
+            self._skip = self._payload_len() - (len(self._head) - self._header_len())
+            self._head = b""
+        return None
+
+    def _header_len(self) -> int:
+        n = self._head[1] & 0x7F
+        return 2 + (2 if n == 126 else 8 if n == 127 else 0) + (4 if self._head[1] & 0x80 else 0)
+
+    def _payload_len(self) -> int:
+        n = self._head[1] & 0x7F
+        if n == 126:
+            return int.from_bytes(self._head[2:4], "big")
+        if n == 127:
+            return int.from_bytes(self._head[2:10], "big")
+        return n
+
+    def _wanted(self) -> int:
+        """How many bytes of this frame we need before judging it."""
+        if len(self._head) < 2 or not self._head[1] & 0x80:
+            return 2  # (unmasked: already wrong, judge now)
+        extended = self._head[1] & 0x7F
+        wanted = 2 + (2 if extended == 126 else 8 if extended == 127 else 0) + 4
+        if len(self._head) >= wanted and self._head[0] & 0x0F == 0x8:
+            wanted += min(2, self._payload_len())  # a close frame: its code too
+        return wanted
+
+    def _check(self) -> str | None:
+        if not self._head[1] & 0x80:
+            return "client frames must be masked (RFC 6455 §5.1)"
+        if self._head[0] & 0x0F == 0x8:
+            n = self._payload_len()
+            if n == 1:
+                return "a close frame's payload is empty or starts with a 2-byte code (RFC 6455 §5.5.1)"
+            if n >= 2:
+                start = self._header_len()
+                key = self._head[start - 4:start]
+                code = ((self._head[start] ^ key[0]) << 8) | (self._head[start + 1] ^ key[1])
+                if not close_code_valid(code):
+                    return f"close code {code} is not one a peer may send (RFC 6455 §7.4)"
+        return None
