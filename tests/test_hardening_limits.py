@@ -25,8 +25,9 @@ import sys
 import httpx
 import pytest
 from hardening_support import closed_by_server, open_socket, request
-from rtlab.net import long_polling, short_polling, sse, websocket
 from rtlab_support import TIMEOUT, publish_and_wait, server_call, wait_seq, wait_until
+
+from rtlab.net import long_polling, short_polling, sse, websocket
 
 BIG = "x" * 20_000  # 20 kB payloads: 200 of them are a 4 MB backlog
 

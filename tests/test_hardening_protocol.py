@@ -32,11 +32,11 @@ from hardening_support import (
     ws_open,
     ws_read_frame,
 )
-from rtlab.net import long_polling, short_polling, sse, websocket
-from rtlab.wire.sse import SSEParser
 from rtlab_support import TIMEOUT, publish_and_wait, server_call, wait_seq, wait_until
 
 from rtlab.hub import Hub
+from rtlab.net import long_polling, short_polling, sse, websocket
+from rtlab.wire.sse import SSEParser
 
 
 def no_errors(caplog, capfd) -> None:

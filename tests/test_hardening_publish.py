@@ -16,11 +16,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from rtlab.net import long_polling, short_polling, sse, websocket
-from rtlab.wire.event import BadEvent
 from rtlab_support import server_call, wait_seq, wait_until
 
 from rtlab.hub import Hub
+from rtlab.net import long_polling, short_polling, sse, websocket
+from rtlab.wire.event import BadEvent
 
 SERVERS = {
     "short-polling": (short_polling.Server, {}, short_polling.Client, {"interval": 0.02}),

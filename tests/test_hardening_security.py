@@ -18,10 +18,11 @@ import json
 
 import pytest
 import websockets
-from hardening_support import open_socket, read_all, read_until, ws_open
+from hardening_support import open_socket, parse_response, read_all, read_until, ws_open
+from rtlab_support import TIMEOUT, wait_until
+
 from rtlab.lessons.quiz import QuizHost
 from rtlab.net import long_polling, short_polling, sse, websocket
-from rtlab_support import TIMEOUT, wait_until
 
 SERVERS = {
     "short-polling": (short_polling.Server, "/state"),
@@ -37,14 +38,11 @@ def status_for(server, target: str, host: str, *headers: str) -> tuple[int, byte
         with sock:
             if head.startswith(b"HTTP/1.1 101"):
                 return 101, b""
-            sock.settimeout(5)
+            length = int(parse_response(head)[1].get("content-length", "0"))
             rest = b""
-            try:
-                while chunk := sock.recv(65536):
-                    rest += chunk
-            except (TimeoutError, ConnectionError):
-                pass
-        return int(head.split(b" ", 2)[1]), head.split(b"\r\n\r\n", 1)[1] + rest
+            while len(rest) < length and (chunk := sock.recv(65536)):
+                rest += chunk
+        return int(head.split(b" ", 2)[1]), rest
     lines = [f"GET {target} HTTP/1.1", f"Host: {host}", "Connection: close", *headers]
     with open_socket(server.port, timeout=5) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import random
 import threading
+import time
 from typing import Any
 
 from ..net import connect
@@ -30,13 +31,37 @@ class QuizHost:
         ...                         # players send {"type": "answer", "data": {"question": 1, "choice": 3}}
         host.reveal()               # pushes {"type": "result"}: counts, right answer, who got it
 
-    After every accepted answer it pushes a ``tally`` event (the counts so far) to everyone:
-    one answer goes up one connection, and every player sees the bars move. Each player's
-    first answer counts; the reply to the sender says whether it was accepted.
+    After accepted answers it pushes a ``tally`` event (the counts so far) to everyone: one
+    answer goes up one connection, and every player sees the bars move. Each player's first
+    answer counts; the reply to the sender says whether it was accepted.
+
+    What it does not trust (a quiz is a small lesson in server-side validation):
+
+    * **who is answering**: a player is the connection, named by the *server* — the
+      ``?client=`` a connection asks for is only a wish, and a second connection asking for
+      a name in use gets ``"Ada (2)"`` (see :class:`rtlab.net.websocket.WebSocketServer`). So
+      one program cannot answer as a player who is connected, nor lock them out with
+      "already answered"; it can only open more connections, each one answer per question;
+    * **what the answer is**: ``question`` and ``choice`` must be ints — ``True`` is an int
+      to Python (``True == 1``) but not an answer — and ``choice`` one of the choices;
+    * **how often the server broadcasts for it**: a burst of answers makes one tally per
+      ``tally_interval`` seconds (the first at once, then the latest counts), not one per
+      answer: 50 answers from 50 connections are not 50 × N messages to N players. The
+      WebSocket server also caps each connection's messages a second.
     """
 
-    def __init__(self, server: Any, seed: int = 0) -> None:
+    def __init__(self, server: Any, seed: int = 0, tally_interval: float = 0.2) -> None:
+        """A host for the quiz on ``server``.
+
+        Args:
+            server: a running WebSocket server; the host becomes its ``on_message`` hook.
+            seed: the order of the questions.
+            tally_interval: seconds between two tally broadcasts at most (see above).
+        """
         self.server = server
+        self.tally_interval = tally_interval
+        self._last_tally = 0.0
+        self._tally_timer: asyncio.TimerHandle | None = None
         self._questions = itertools.cycle([data for _, data in quiz_questions(seed)])
         self.question: dict[str, Any] | None = None  # the current one, with its answer
         self.answers: dict[str, int] = {}  # player name -> choice, for the current question
@@ -68,21 +93,46 @@ class QuizHost:
         with self._lock:
             question = self.question
             if message["type"] != "answer":
-                return {"type": "error", "error": f"the quiz only takes answers, not {message['type']!r}"}
-            if question is None or data.get("question") != question["id"]:
+                return {"type": "error",
+                        "error": f"the quiz only takes answers, not {message['type']!r}"[:200]}
+            asked = data.get("question")
+            if question is None or type(asked) is not int or asked != question["id"]:
                 return {"type": "ack", "accepted": False, "reason": "not the current question"}
             if not self.accepting:
                 return {"type": "ack", "accepted": False, "reason": "too late: the result is out"}
             choice = data.get("choice")
-            if not isinstance(choice, int) or not 0 <= choice < len(question["choices"]):
-                return {"type": "ack", "accepted": False, "reason": f"no choice {choice!r}"}
+            # type() is int, not isinstance: True and False are ints to Python, not answers.
+            if type(choice) is not int or not 0 <= choice < len(question["choices"]):
+                return {"type": "ack", "accepted": False,
+                        "reason": f"choice must be an int from 0 to {len(question['choices']) - 1}, "
+                                  f"got {choice!r:.40}"}
             if player in self.answers:
                 return {"type": "ack", "accepted": False, "reason": "you already answered"}
             self.answers[player] = choice
-            tally = {"question": question["id"], "counts": self._counts(), "answered": len(self.answers)}
             self._lock.notify_all()
-        self.server.publish("tally", tally)
+        self._tally_soon()
         return {"type": "ack", "accepted": True, "question": question["id"], "choice": choice}
+
+    def _tally_soon(self) -> None:
+        """Broadcast the tally now, or — if one went out less than ``tally_interval`` ago —
+        once, when the interval is over, with the counts as they are then."""
+        if self._tally_timer is not None:
+            return  # one is on its way, and will carry this answer too
+        wait = self._last_tally + self.tally_interval - time.monotonic()
+        if wait <= 0:
+            self._send_tally()
+        else:  # we are on the server's loop (the hook runs there)
+            self._tally_timer = asyncio.get_running_loop().call_later(wait, self._send_tally)
+
+    def _send_tally(self) -> None:
+        self._tally_timer = None
+        self._last_tally = time.monotonic()
+        with self._lock:
+            if self.question is None or not self.accepting:
+                return  # the result is out: it has the final counts
+            tally = {"question": self.question["id"], "counts": self._counts(),
+                     "answered": len(self.answers)}
+        self.server.publish("tally", tally)
 
     def wait_for_answers(self, count: int, timeout: float = 10) -> int:
         """Block until ``count`` players answered the current question (or ``timeout``); how many did."""
