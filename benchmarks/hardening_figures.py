@@ -33,7 +33,14 @@ try:  # the layout after issue 9
 except ImportError:  # the commit before it, for the "before" figure
     from rtlab import long_polling, short_polling, sse, websocket  # type: ignore[no-redef]
 
-from hardening_support import open_socket, request, ws_close_code, ws_close_frame, ws_frame, ws_open
+from hardening_support import (  # noqa: E402 - after the sys.path line above
+    open_socket,
+    request,
+    ws_close_code,
+    ws_close_frame,
+    ws_frame,
+    ws_open,
+)
 
 
 def rss_mb() -> float:
@@ -84,7 +91,8 @@ def memory() -> str:
     time.sleep(3)
     after = rss_mb()
     server.stop()
-    return f"RSS {base:.0f} MB -> {held:.0f} MB with 300 never-reading pollers -> {after:.0f} MB after they closed"
+    return (f"RSS {base:.0f} MB -> {held:.0f} MB with 300 never-reading pollers -> "
+            f"{after:.0f} MB after they closed")
 
 
 def lockout() -> str:
@@ -140,7 +148,8 @@ def resume() -> str:
     for s in streams:
         s.close()
     server.stop()
-    return f"{refused}/20 resuming SSE clients refused by a full server (a browser gives up for good on a 503)"
+    return (f"{refused}/20 resuming SSE clients refused by a full server "
+            "(a browser gives up for good on a 503)")
 
 
 def _limit() -> None:
