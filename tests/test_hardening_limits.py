@@ -152,7 +152,7 @@ def _first_id(server) -> str:
 
 
 def test_a_resuming_sse_client_is_not_locked_out_by_a_full_server(start_server):
-    server = start_server(sse.Server, max_connections=3)
+    server = start_server(sse.Server, max_connections=3, keepalive=0.2)
     server.publish("tick", {"i": 1})
     wait_until(lambda: server_call(server, lambda: server.hub.latest_seq) == 1, what="one event")
     last_id = _first_id(server)
@@ -196,7 +196,7 @@ def _status_of(server, headers: list[str]) -> int:
 
 
 def test_the_rtlab_sse_client_retries_a_503_with_backoff(start_server, start_client):
-    server = start_server(sse.Server, max_connections=2, retry_ms=50)
+    server = start_server(sse.Server, max_connections=2, retry_ms=50, keepalive=0.2)
     held = [_never_reading_stream(server, "/events") for _ in range(2)]  # two streams fill it
     wait_until(lambda: server_call(server, lambda: server.hub.subscriber_count) == 2,
                what="the server to fill")
