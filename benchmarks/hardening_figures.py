@@ -262,7 +262,106 @@ def host() -> str:
     return "Host: evil.example -> " + ", ".join(out)
 
 
-FIGURES = {f.__name__: f for f in (memory, lockout, silent, resume, fdlimit, traceback, etag, frames, host)}
+def badevent() -> str:
+    """A payload with a set in it, published between two good events, with an SSE client listening."""
+    from rtlab.lab import client_loop  # noqa: F401 - the clients' loop starts with the first client
+
+    server = sse.Server(name="fig-bad", retry_ms=100).start()
+    client = sse.Client(server.url).start()
+    time.sleep(0.3)
+    server.publish("tick", {"i": 1})
+    try:
+        server.publish("tick", {"s": {1, 2}})
+        raised = "publish() returned normally"
+    except ValueError as exc:
+        raised = f"publish() raised {type(exc).__name__}"
+    server.publish("tick", {"i": 2})
+    time.sleep(3)
+    got, reconnects = client.last_seq, client.recorder.reconnects
+    client.stop()
+    server.stop()
+    return f"{raised}; after 3 s the SSE client is at seq {got} with {reconnects} reconnects"
+
+
+def restart() -> str:
+    """A client at seq 5; its server replaced by a new one on the same port that is already at 8."""
+    out = []
+    for cls, client_cls in ((sse.Server, sse.Client), (long_polling.Server, long_polling.Client),
+                            (websocket.Server, websocket.Client)):
+        old = cls(name=f"fig-old-{cls.transport}").start()
+        client = client_cls(old.url).start()
+        time.sleep(0.3)
+        for i in range(5):
+            old.publish("tick", {"stream": "old", "i": i})
+        client.wait_for(5, 10)
+        client.stop()
+        port = old.port
+        old.stop()
+        new = cls(name=f"fig-new-{cls.transport}", port=port).start()
+        for i in range(8):
+            new.publish("tick", {"stream": "new", "i": i})
+        time.sleep(0.2)
+        client.start()
+        time.sleep(1.5)
+        out.append(f"{cls.transport} resets={client.recorder.resets} seqs={client.recorder.seqs}")
+        client.stop()
+        new.stop()
+    return "; ".join(out)
+
+
+def parser() -> str:
+    from rtlab.wire.sse import SSEParser
+
+    a, b = SSEParser(), SSEParser()
+    list(a.feed(b"id: 3\ndata: a\n\nid: 9\n"))
+    list(b.feed(b"id: test\ndata: test2\n"))
+    return f"last_event_id after 'data: a/blank/id: 9': {a.last_event_id!r}; after 'id: test/data: test2': " \
+           f"{b.last_event_id!r} (spec: '3' and '')"
+
+
+def quiz() -> str:
+    """30 connections answer one question at once; one more answers `true`."""
+    import websockets
+
+    from rtlab.lessons.quiz import QuizHost
+
+    server = websocket.Server(name="fig-quiz").start()
+    host = QuizHost(server)
+    question = host.ask()
+    url = server.url.replace("http://", "ws://")
+
+    async def go() -> tuple[int, bool]:
+        async with websockets.connect(url + "?client=watcher", compression=None) as watcher:
+            socks = [await websockets.connect(f"{url}?client=p{i}", compression=None) for i in range(30)]
+            for i, ws in enumerate(socks):
+                await ws.send(json.dumps({"type": "answer",
+                                          "data": {"question": question["id"], "choice": i % 4}}))
+            async with websockets.connect(url + "?client=cheat", compression=None) as cheat:
+                await cheat.send(json.dumps({"type": "answer",
+                                             "data": {"question": question["id"], "choice": True}}))
+                while True:
+                    ack = json.loads(await cheat.recv())
+                    if ack.get("type") == "ack":
+                        break
+            tallies = 0
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                try:
+                    m = json.loads(await asyncio.wait_for(watcher.recv(), 0.5))
+                except asyncio.TimeoutError:
+                    continue
+                tallies += m.get("type") == "tally"
+            for ws in socks:
+                await ws.close()
+            return tallies, ack["accepted"]
+
+    tallies, cheat = asyncio.run(go())
+    server.stop()
+    return f"30 answers -> {tallies} tally broadcasts; choice: true accepted: {cheat}"
+
+
+FIGURES = {f.__name__: f for f in (memory, lockout, silent, resume, fdlimit, traceback, etag, frames, host,
+                                   badevent, restart, parser, quiz)}
 
 
 def main(argv: list[str]) -> int:

@@ -360,7 +360,7 @@ class Server(NetworkPathMixin):
                     transport.abort()
                 elif stats.request_started is None and now - stats.idle_since > self.idle_timeout:
                     self.reaped["idle"] += 1
-                    transport.abort()
+                    transport.close()  # nothing to send: a polite FIN (a keep-alive just ends)
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None
