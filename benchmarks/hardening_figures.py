@@ -80,7 +80,7 @@ def memory() -> str:
     """300 pollers ask for a 10,000 x 2 kB backlog and never read their answers."""
     server = short_polling.Server(name="fig-memory").start()
     for i in range(10_000):
-        server.publish("big", {"i": i, "pad": "p" * 2000})
+        server.publish("big", {"i": i, "pad": f"{i:06d}" + "p" * 1994})  # distinct strings, as real ones are
     wait_seq(server, 10_000)
     base = rss_mb()
     socks = [send_head(server.port, "/state?since=0", rcvbuf=4096) for _ in range(300)]
