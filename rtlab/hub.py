@@ -27,7 +27,8 @@ some events are older than the replay buffer, then the *backlog* of events after
 cursor. The transports only choose how to write these three down (an SSE ``event: reset``,
 a WebSocket ``{"type": "gap"}``, a ``"gap"`` field in a polling answer); the rule for the
 client's cursor on the other end is in :class:`rtlab.net.client.Client`. Cursors arrive
-as text (a query string, a header) and are read by one function, :func:`parse_cursor`.
+as text (a query string, a header) and are read by one function, :func:`parse_token`
+(:mod:`rtlab.wire.cursor`: the resume token is a wire format).
 
 **Stream identity (the epoch).** A seq only means something within one stream: a server
 that restarts without its log numbers from 1 again, and a client's ``since=5`` from the old
@@ -63,14 +64,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .wire.cursor import MAX_CURSOR_DIGITS, UNKNOWN_STREAM, new_epoch, parse_cursor, parse_token, valid_epoch
+from .wire.cursor import format_token as format_token
 from .wire.event import BadEvent, Event, check_type, encode_payload, freeze
 
 __all__ = ["MAX_CURSOR_DIGITS", "UNKNOWN_STREAM", "BadEvent", "Event", "Gap", "Hub", "Resume",
@@ -96,57 +97,6 @@ class Gap(Exception):
     def note(self) -> dict[str, int]:
         """The gap as every transport writes it down: ``{"first_missing": ..., "last_missing": ...}``."""
         return {"first_missing": self.first_missing, "last_missing": self.last_missing}
-
-
-MAX_CURSOR_DIGITS = 18  # a seq fits in 63 bits; a 30-digit "cursor" is not one
-
-
-def parse_cursor(raw: str, what: str = "since") -> int:
-    """A cursor sent as text (``?since=12``, ``Last-Event-ID: 12``) as an int, or ``ValueError``.
-
-    The one place a cursor is validated: a non-negative integer of at most 18 digits, ASCII
-    only (``"١٢"`` is a digit to :meth:`str.isdigit` but not a seq). The message says what
-    a cursor is, so the 400 a server answers with teaches something.
-
-    Args:
-        raw: the text as it arrived.
-        what: how the client sent it, for the message (``"since"``, ``"Last-Event-ID"``).
-    """
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_CURSOR_DIGITS):
-        raise ValueError(
-            f"{what} must be a non-negative integer, the seq of the last event you saw "
-            f"(0 for everything); got {raw[:40]!r}")
-    return int(raw)
-
-
-UNKNOWN_STREAM = "?"  # the stream of a bare Last-Event-ID: one no hub has (see "Stream identity")
-_EPOCH = re.compile(r"[A-Za-z0-9._:]{1,64}")
-
-
-def new_epoch() -> str:
-    """A fresh random stream id: 8 hex digits (32 bits; a clash between two restarts is ~1 in 4e9)."""
-    return secrets.token_hex(4)
-
-
-def format_token(stream: str, seq: int) -> str:
-    """A resume token: ``<epoch>-<seq>``, what servers hand out and clients send back."""
-    return f"{stream}-{seq}"
-
-
-def parse_token(raw: str, what: str = "since") -> tuple[str | None, int]:
-    """A resume token as ``(epoch, seq)``; a bare number gives ``(None, seq)``. ``ValueError`` otherwise.
-
-    Args:
-        raw: the text as it arrived (``"3f9a1c02-17"`` or ``"17"``).
-        what: how the client sent it, for the message.
-    """
-    stream, _, seq = raw.rpartition("-")
-    if not stream:  # "17", or "-1" (which is no seq either: parse_cursor says so)
-        return None, parse_cursor(raw, what)
-    if not _EPOCH.fullmatch(stream):
-        raise ValueError(f"{what} must be a resume token <stream>-<seq> as this server sent it "
-                         f"(or a bare seq); got {raw[:40]!r}")
-    return stream, parse_cursor(seq, what)
 
 
 @dataclass(frozen=True)
@@ -272,7 +222,7 @@ class Hub:
         """
         if replay < 1 or queue_size < 1:
             raise ValueError("replay and queue_size must be at least 1")
-        if epoch is not None and not _EPOCH.fullmatch(epoch):
+        if epoch is not None and not valid_epoch(epoch):
             raise ValueError(f"epoch must be 1-64 characters of A-Z a-z 0-9 . _ : ; got {epoch!r:.70}")
         self.epoch = epoch or new_epoch()
         self.replay = replay

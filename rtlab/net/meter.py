@@ -17,12 +17,13 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiohttp import web
 
-__all__ = ["ConnectionStats", "CountingProtocol", "CountingTransport", "Meter", "connection_stats"]
+__all__ = ["ConnectionStats", "CountingProtocol", "CountingTransport", "Meter", "ServerStats",
+           "connection_stats"]
 
 MAX_CLIENT_NAMES = 10_000  # per-client byte counts kept apart; the rest are summed as "(others)"
 
@@ -220,3 +221,33 @@ class Meter:
                 entry["bytes_in"] += c.bytes_in
                 entry["bytes_out"] += c.bytes_out
         return bytes_in, bytes_out, by_client
+
+
+@dataclass
+class ServerStats:
+    """A snapshot of what a server has done so far."""
+
+    transport: str
+    requests: int = 0
+    connections_total: int = 0
+    connections_open: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    cpu_s: float = 0.0
+    events: int = 0
+    by_client: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def since(self, earlier: ServerStats) -> ServerStats:
+        """What happened between ``earlier`` and this snapshot: the counters subtracted.
+
+        ``connections_open``, ``connections_total`` and ``events`` stay as they are now: the
+        connections a client opened before ``earlier`` (to be ready) are still what it costs.
+        """
+        by_client = {}
+        for name, now in self.by_client.items():
+            before = earlier.by_client.get(name, {})
+            by_client[name] = {k: v - before.get(k, 0) for k, v in now.items()}
+        return replace(
+            self, requests=self.requests - earlier.requests,
+            bytes_in=self.bytes_in - earlier.bytes_in, bytes_out=self.bytes_out - earlier.bytes_out,
+            cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)

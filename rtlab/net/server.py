@@ -5,56 +5,16 @@ The base class does the rest:
 
 * runs an aiohttp application on a :class:`~rtlab.lab.LoopThread` of its own, bound to
   ``127.0.0.1`` on a port the operating system chooses (``port=0``), so that many learners
-  on one JupyterHub never collide and a notebook cell that blocks does not stop it;
-* counts every byte that crosses each TCP connection, in both directions, headers and
-  framing included (:mod:`rtlab.net.meter`) — what the transports cost is measured, not
-  estimated;
-* measures the CPU time of the server's thread;
-* replaces a running server of the same name (a re-run cell), stops at interpreter exit,
-  works as a context manager;
+  on one JupyterHub never collide and a cell that waits (sleep, I/O) does not stop it;
+* counts every byte that crosses each TCP connection, both ways, headers and framing
+  included (:mod:`rtlab.net.meter`): what the transports cost is measured, not estimated;
+* measures its thread's CPU time; replaces a running server of the same name (a re-run
+  cell), stops at interpreter exit, works as a context manager;
 * can *crash and come back* on the same port with its event stream intact
   (:meth:`Server.restart`), to show that a client resuming from its cursor loses nothing;
 * is the one thread-safe way to look at its state from another thread (:meth:`Server.read`);
-* checks every event at :meth:`Server.publish`, in the publisher's thread (a bad one raises
-  :class:`~rtlab.wire.event.BadEvent` there and never enters the hub);
-* takes back what a client could hold (see "Limits" below) and answers only for loopback
-  host names (see "The Host check").
-
-**Limits** — what a production server bounds, and what rtlab does past each bound:
-
-* ``max_connections``: past it, the connection that has been *idle* longest (no request in
-  flight) is closed to make room — an idle keep-alive is the cheapest thing to give up, and
-  an HTTP client reopens one without noticing. If none is idle, a new request gets 503, but a
-  client *resuming* a stream (SSE ``Last-Event-ID``, WebSocket ``?since=``) is still let in,
-  up to ``max_connections`` + 10 %: a browser's EventSource gives up for good on a 503, so a
-  503 to a reconnecting stream loses that client forever. Past that hard limit the
-  connection gets a canned 503 before aiohttp sees it.
-* the process's file-descriptor limit (``ulimit -n``, ``resource.getrlimit``): every
-  connection is a descriptor, and at the limit asyncio's accept loop fails with "too many
-  open files". ``max_connections`` is lowered to fit (an eighth of the limit, at least 32,
-  stays free for everything else the kernel process opens), all rtlab servers in the process
-  share that budget, and a failing accept is logged as one line a minute, not a traceback.
-* ``request_timeout``: a request whose head and body have not arrived within it (slowloris)
-  is closed; ``idle_timeout``: a connection with no request in flight for that long is closed
-  (aiohttp's default kept such sockets for an hour, each holding a slot);
-* ``write_timeout``: a connection with bytes waiting to be sent and none accepted by the
-  peer for that long is cut — a peer that stopped reading. It covers every transport: a
-  poller that never reads its answer, an SSE or WebSocket peer that went silent (whose
-  ``close`` would otherwise wait forever for a send buffer that never drains).
-
-**The Host check** (DNS rebinding). A page on ``evil.example`` whose name is made to resolve
-to 127.0.0.1 is, to the browser, same-origin with our server, and could read the stream. The
-one thing it cannot forge is the ``Host`` header, which names *its* domain. So a server bound
-to loopback answers only requests whose Host is ``127.0.0.1``, ``localhost`` or ``[::1]`` (any
-port: a loopback name can never be a rebinding domain, and jupyter-server-proxy forwards the
-browser's Host for the *Jupyter* server, e.g. ``localhost:8888``), a host in
-``allowed_hosts=`` or the ``RTLAB_ALLOWED_HOSTS`` environment variable (comma-separated), or —
-in a JupyterHub or Binder container, where the proxied Host is the hub's public name — a
-request that jupyter-server-proxy marked with ``X-Forwarded-Context: <prefix>proxy/...``.
-Anything else gets ``421 Misdirected Request`` (RFC 9110 §15.5.20: this server is not the
-authority for that name). Jupyter Server does the same check for itself. A server bound
-beyond loopback (``host="0.0.0.0"``, which warns) is meant to be reached by other names and
-checks no Host.
+* checks every event at :meth:`Server.publish`, in the publisher's thread (``BadEvent``);
+  takes back what a client could hold and answers only loopback names (:mod:`rtlab.net.limits`).
 
 :class:`rtlab.net.push.PushServer` adds what the two pushing transports share, and
 :mod:`rtlab.net.requests` what every handler does with a request (the cursor, quiet logs).
@@ -63,97 +23,27 @@ checks no Host.
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
 from .. import lab
-from ..hub import BadEvent, Hub
+from ..hub import Hub
 from ..trace import Trace
-from ..wire.event import check_type, encode_payload, freeze
-from .meter import ConnectionStats, CountingProtocol, Meter, connection_stats
+from ..wire.event import checked
+from .limits import ConnectionKeeper, HostCheck, connection_limits, gate
+from .meter import ConnectionStats, CountingProtocol, Meter, ServerStats, connection_stats
 from .path_mixin import NetworkPath, NetworkPathMixin
 from .requests import HTTP_LOG
-
-try:
-    import resource
-except ImportError:  # not on Windows: no descriptor limit to read there
-    resource = None  # type: ignore[assignment]
 
 __all__ = ["LOOPBACK", "Server", "ServerStats"]
 
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def fd_budget() -> int | None:
-    """How many connections this process's file-descriptor limit leaves for rtlab servers.
-
-    The soft ``RLIMIT_NOFILE`` minus an eighth of it (at least 32) for everything else a
-    kernel process holds open: its own sockets to Jupyter, files, rtlab's clients, pipes.
-    ``None`` if there is no limit to read.
-    """
-    if resource is None:
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return None
-    return max(8, soft - max(32, soft // 8))
-
-
-class _ProcessConnections:
-    """Connections open across every rtlab server of this process: they share one fd limit."""
-
-    def __init__(self) -> None:
-        self.open = 0
-        self._lock = threading.Lock()  # servers run on threads of their own
-
-    def add(self, n: int) -> int:
-        with self._lock:
-            self.open += n
-            return self.open
-
-
-PROCESS_CONNECTIONS = _ProcessConnections()
-
-
-@dataclass
-class ServerStats:
-    """A snapshot of what a server has done so far."""
-
-    transport: str
-    requests: int = 0
-    connections_total: int = 0
-    connections_open: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    cpu_s: float = 0.0
-    events: int = 0
-    by_client: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def since(self, earlier: ServerStats) -> ServerStats:
-        """What happened between ``earlier`` and this snapshot: the counters subtracted.
-
-        ``connections_open``, ``connections_total`` and ``events`` stay as they are now: the
-        connections a client opened before ``earlier`` (to be ready) are still what it costs.
-        """
-        by_client = {}
-        for name, now in self.by_client.items():
-            before = earlier.by_client.get(name, {})
-            by_client[name] = {k: v - before.get(k, 0) for k, v in now.items()}
-        return replace(
-            self, requests=self.requests - earlier.requests,
-            bytes_in=self.bytes_in - earlier.bytes_in, bytes_out=self.bytes_out - earlier.bytes_out,
-            cpu_s=self.cpu_s - earlier.cpu_s, by_client=by_client)
 
 
 class Server(NetworkPathMixin):
@@ -200,21 +90,16 @@ class Server(NetworkPathMixin):
                 dropped (it reconnects and resumes from the replay buffer).
             max_request_bytes: the largest request body accepted; a bigger one gets 413
                 before anything reads it.
-            max_connections: open connections allowed at once (see "Limits" above: the
-                longest-idle one is closed to make room, then new requests get 503, resuming
-                streams are let in up to 10 % more). On loopback every client is 127.0.0.1,
-                so the limit is per server, not per address. Lowered to fit the process's
-                file-descriptor limit (:func:`fd_budget`).
+            max_connections: open connections at once, per server (on loopback every client
+                is 127.0.0.1), lowered to fit the process's fd limit; past it see
+                :mod:`rtlab.net.limits` (idle ones shed, 503, resuming streams let in).
             socket_send_buffer: each accepted socket's kernel send buffer in bytes (0 leaves
                 Linux's autotuning, which grows it to ~4 MB for a client that does not read).
-            request_timeout: seconds a request may take to arrive (head and body); then the
-                connection is closed.
-            idle_timeout: seconds a connection may carry no request; then it is closed.
-            write_timeout: seconds a connection may have bytes waiting to be sent with none
-                accepted by the peer; then it is cut (a peer that stopped reading).
-            allowed_hosts: host names (``"lab.example"``, or ``"lab.example:8443"`` for one
-                port) this server answers for, besides the loopback names; see "The Host
-                check" above. ``RTLAB_ALLOWED_HOSTS`` (comma-separated) adds more.
+            request_timeout, idle_timeout, write_timeout: seconds a request may take to
+                arrive, a connection may carry no request, a send may make no progress
+                (a peer that stopped reading); then the connection is closed.
+            allowed_hosts: names (``"lab.example"``, ``"lab.example:8443"``) answered besides
+                loopback ones; ``RTLAB_ALLOWED_HOSTS`` adds more (see "The Host check" there).
             trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
                 arrival, each response head's departure and each publish, to draw a sequence
                 diagram from.
@@ -235,34 +120,12 @@ class Server(NetworkPathMixin):
         self.replay = replay
         self.queue_size = queue_size
         self.max_request_bytes = max_request_bytes
-        budget = fd_budget()
-        # What was asked, and what the process's descriptor limit lets it have.
-        self.requested_max_connections = max_connections
-        self.max_connections = max_connections if budget is None else max(1, min(max_connections, budget))
-        self.hard_max_connections = self.max_connections + max(4, self.max_connections // 10)
-        if budget is not None:
-            self.hard_max_connections = min(self.hard_max_connections, max(budget, self.max_connections))
+        self.requested_max_connections = max_connections  # what was asked; what the fd limit allows:
+        self.max_connections, self.hard_max_connections = connection_limits(max_connections)
         self.socket_send_buffer = socket_send_buffer
-        self.request_timeout = request_timeout
-        self.idle_timeout = idle_timeout
+        self.request_timeout, self.idle_timeout = request_timeout, idle_timeout
         self.write_timeout = write_timeout
-        extra = os.environ.get("RTLAB_ALLOWED_HOSTS", "")
-        self.allowed_hosts = {h.strip().lower().rstrip(".") for h in [*allowed_hosts, *extra.split(",")]
-                              if h.strip()}
-        for name in ("JUPYTERHUB_PUBLIC_URL", "JUPYTERHUB_PUBLIC_HUB_URL", "JUPYTERHUB_HOST"):
-            # The hub's public name, where JupyterHub says it (not every hub does).
-            value = os.environ.get(name, "")
-            if value:
-                from yarl import URL
-
-                public = URL(value).host if "//" in value else value.split(":")[0]
-                if public:
-                    self.allowed_hosts.add(public.lower())
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        # In a hub container the browser cannot reach our loopback (it is another machine),
-        # so jupyter-server-proxy's mark is enough to let a proxied request through.
-        self._proxy_context = (prefix.rstrip("/") + "/proxy/") if prefix else None
-        self.check_host = host in (LOOPBACK, "localhost", "::1")
+        self.hosts = HostCheck(host, allowed_hosts)
         self.trace: Trace | None = trace if isinstance(trace, Trace) else (Trace() if trace else None)
         self.set_network(network)
         self.hub: Hub | None = None
@@ -272,11 +135,9 @@ class Server(NetworkPathMixin):
         self.meter = Meter()  # every connection's bytes, open ones and totals of closed ones
         self._requests = 0
         self._handlers: set[asyncio.Task[Any]] = set()
-        # every open TCP connection, by its counter; insertion order = oldest first
-        self._transports: dict[ConnectionStats, asyncio.BaseTransport] = {}
+        self.keeper = ConnectionKeeper(self)  # every open connection (oldest first), and what closes them
+        self._transports = self.keeper.transports
         self._reaper: asyncio.Task[None] | None = None
-        self.reaped = {"idle": 0, "request": 0, "write": 0, "shed": 0, "refused": 0}
-        self._last_accept_warning = 0.0
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Server:
@@ -311,56 +172,9 @@ class Server(NetworkPathMixin):
         )
         await self._runner.setup()
         loop = asyncio.get_running_loop()
-        loop.set_exception_handler(self._loop_exception)
+        loop.set_exception_handler(self.keeper.loop_exception)
         await self._listen(self.requested_port)
-        self._reaper = loop.create_task(self._reap())
-
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """asyncio's report of an error nobody caught on this server's loop.
-
-        At the descriptor limit, ``accept()`` fails with EMFILE; asyncio stops accepting for
-        a second and reports it with a traceback, every second, for as long as it lasts —
-        into whatever notebook cell is running. One line a minute says the same.
-        """
-        exc = context.get("exception")
-        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
-                                                      errno.ENOMEM):
-            now = time.monotonic()
-            if now - self._last_accept_warning > 60:
-                self._last_accept_warning = now
-                HTTP_LOG.warning("%s: cannot accept connections: %s (the process is at its "
-                                 "file-descriptor limit; new clients wait)", self.name, exc.strerror)
-            return
-        loop.default_exception_handler(context)
-
-    async def _reap(self) -> None:
-        """Once per ``sweep`` seconds, close what the limits say must go (see "Limits" above)."""
-        sweep = max(0.05, min(1.0, self.request_timeout / 2, self.idle_timeout / 2, self.write_timeout / 2))
-        while True:
-            await asyncio.sleep(sweep)
-            now = time.monotonic()
-            for stats, transport in list(self._transports.items()):
-                buffered = transport.get_write_buffer_size() if hasattr(  # type: ignore[attr-defined]
-                    transport, "get_write_buffer_size") else 0
-                # Progress: what the kernel took since the last look (the buffer shrank, or
-                # grew by less than was written).
-                drained = stats.last_buffered + (stats.bytes_out - stats.last_out) - buffered
-                stats.last_buffered, stats.last_out = buffered, stats.bytes_out
-                if buffered == 0 or drained > 0:
-                    stats.stuck_since = None
-                elif stats.stuck_since is None:
-                    stats.stuck_since = now
-                if stats.stuck_since is not None and now - stats.stuck_since > self.write_timeout:
-                    self.reaped["write"] += 1
-                    transport.abort()  # close() would wait for the buffer to drain: forever
-                elif stats.active:
-                    continue  # a request or a stream in progress: its handler decides
-                elif stats.request_started is not None and now - stats.request_started > self.request_timeout:
-                    self.reaped["request"] += 1
-                    transport.abort()
-                elif stats.request_started is None and now - stats.idle_since > self.idle_timeout:
-                    self.reaped["idle"] += 1
-                    transport.close()  # nothing to send: a polite FIN (a keep-alive just ends)
+        self._reaper = loop.create_task(self.keeper.reap())
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None
@@ -373,50 +187,14 @@ class Server(NetworkPathMixin):
         )
         self.port = self._listener.sockets[0].getsockname()[1]
 
-    def host_allowed(self, request: web.Request) -> bool:
-        """Whether this server answers for the request's ``Host`` (see "The Host check" above)."""
-        if not self.check_host:
-            return True
-        raw = request.headers.get("Host", "").strip().lower()
-        if raw.startswith("["):  # [::1]:port
-            name, _, rest = raw[1:].partition("]")
-            port = rest.removeprefix(":")
-        else:
-            name, _, port = raw.partition(":")
-        name = name.rstrip(".")
-        if name in LOOPBACK_NAMES:
-            return True
-        if name and (name in self.allowed_hosts or f"{name}:{port}" in self.allowed_hosts):
-            return True
-        context = request.headers.get("X-Forwarded-Context", "")
-        return self._proxy_context is not None and context.startswith(self._proxy_context)
-
     def admits_over_limit(self, request: web.Request) -> bool:
-        """Whether a request may come in past ``max_connections`` (up to the hard limit).
-
-        No, here: a new client can come back later. The pushing servers say yes to a client
-        resuming its stream (see "Limits" above).
-        """
+        """May it pass ``max_connections``? No: a new client can come back (pushers admit resumers)."""
         return False
 
     @web.middleware
     async def _track_requests(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self._requests += 1
-        if not self.host_allowed(request):
-            raise web.HTTPMisdirectedRequest(
-                text=f"Host {request.headers.get('Host', '')[:80]!r} is not a name this server answers "
-                "for: it serves 127.0.0.1, localhost and [::1], and the hosts in allowed_hosts= (or "
-                "the RTLAB_ALLOWED_HOSTS environment variable). A page on another domain that "
-                "resolves here (DNS rebinding) must not read the stream.\n",
-                headers={"Connection": "close"})
-        if len(self.meter.open) > self.max_connections and not self.admits_over_limit(request):
-            raise web.HTTPServiceUnavailable(
-                text=f"too many connections: {len(self.meter.open)} open, this server allows "
-                f"{self.max_connections} (max_connections=); close some clients and retry\n",
-                headers={"Connection": "close", "Retry-After": "1"})
-        if request.content_length is not None and request.content_length > self.max_request_bytes:
-            # Refuse a big body before anything reads it: memory stays bounded whatever is sent.
-            raise web.HTTPRequestEntityTooLarge(self.max_request_bytes, request.content_length)
+        gate(self, request)  # Host, max_connections, body size: rtlab.net.limits
         stats = connection_stats(request)
         client = request.query.get("client")
         if stats is not None and client:
@@ -547,10 +325,8 @@ class Server(NetworkPathMixin):
     def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
         """Publish an event to this server's clients. Thread-safe; the clock starts now.
 
-        The event is checked and encoded here, in the caller's thread, once: what cannot go on
-        the wire (see :mod:`rtlab.wire.event`) raises :class:`~rtlab.wire.event.BadEvent`,
-        naming the field, and never reaches a client. A copy of ``data`` is taken now, so
-        changing it afterwards (a dict reused in a loop) does not change this event.
+        Checked, encoded and copied here, once, in the caller's thread (:mod:`rtlab.wire.event`):
+        a bad event raises ``BadEvent`` naming the field; changing ``data`` later changes nothing.
 
         Args:
             type: the event's type: a one-line string (``"price"``, ``"question"``).
@@ -559,11 +335,7 @@ class Server(NetworkPathMixin):
         """
         if self._loop_thread is None or self.hub is None:
             raise RuntimeError(f"{self!r} is not running: call .start() first")
-        check_type(type)
-        data_json = encode_payload(data)
-        frozen = freeze(data_json)
-        if sent_ns is not None and (isinstance(sent_ns, bool) or not isinstance(sent_ns, int)):
-            raise BadEvent("sent_ns", f"must be an int of time.monotonic_ns(), got {sent_ns!r:.40}")
+        frozen, data_json = checked(type, data, sent_ns)  # BadEvent here, in the caller's thread
         stamp = time.monotonic_ns() if sent_ns is None else sent_ns
         self._loop_thread.call_soon(self._publish_on_loop, type, frozen, stamp, data_json)
 
@@ -602,31 +374,10 @@ class Server(NetworkPathMixin):
     def connection_opened(self, stats: ConnectionStats, transport: asyncio.BaseTransport) -> bool:
         """A new connection. ``False``: refuse it (the meter answers a canned 503 and closes)."""
         self.meter.opened(stats)
-        self._transports[stats] = transport  # so a crash can cut it, and the reaper see it
-        process_open = PROCESS_CONNECTIONS.add(1)
-        if len(self.meter.open) > self.max_connections:
-            self._shed_idle(stats)
-        budget = fd_budget()
-        if len(self.meter.open) > self.hard_max_connections or (budget is not None and process_open > budget):
-            self.reaped["refused"] += 1
-            return False
-        return True
-
-    def _shed_idle(self, newcomer: ConnectionStats) -> None:
-        """Close the oldest idle connection (no request in flight), to make room for a new one.
-
-        Connections are kept oldest first, so on a server full of idle sockets the first one
-        looked at is it; a server full of streams looks at all of them and sheds none.
-        """
-        for stats, transport in self._transports.items():
-            if stats is not newcomer and not stats.active and not transport.is_closing():
-                self.reaped["shed"] += 1
-                transport.abort()
-                return
+        return self.keeper.opened(stats, transport)
 
     def connection_closed(self, stats: ConnectionStats, transport: asyncio.BaseTransport | None) -> None:
-        if self._transports.pop(stats, None) is not None:
-            PROCESS_CONNECTIONS.add(-1)
+        self.keeper.closed(stats)
         self.meter.closed(stats)
 
     async def _snapshot(self) -> ServerStats:

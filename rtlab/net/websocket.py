@@ -60,9 +60,7 @@ hand over a bare socket (a handshake to print, a peer that goes silent).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,15 +69,15 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..hub import Event, SubscriberOverflow
-from ..wire.websocket import ClientFrameCheck, close_frame
+from ..wire.websocket import frame_guard
 from .client import Client as BaseClient
 from .meter import connection_stats
+from .peers import PeerNames
 from .push import PushServer
 from .requests import cursor_param
 
 # Writing to a peer that has gone: the reply is lost, the connection is over, nothing to report.
 GONE = (ConnectionError, aiohttp.ClientConnectionResetError)
-MAX_NAMES = 10_000  # name tokens remembered for reconnects; the oldest are forgotten first
 
 __all__ = ["CLOSE_TOO_SLOW", "DEFAULT_HEARTBEAT_S", "DEFAULT_MAX_MESSAGE_BYTES", "Client", "Server",
            "WebSocketClient", "WebSocketServer"]
@@ -135,33 +133,11 @@ class WebSocketServer(PushServer):
         self.max_messages_per_s = max_messages_per_s
         self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by the name given
         self.messages_received = 0
-        self._tokens: dict[str, str] = {}  # token -> the name it was issued with
-        self._anonymous = itertools.count(1)
+        self.names = PeerNames()  # the name each connection gets (the client's is only a wish)
 
     def admits_over_limit(self, request: web.Request) -> bool:
         """A client resuming its stream (``?since=`` past 0) is let in past ``max_connections``."""
         return request.query.get("since", "0").strip() not in ("", "0")
-
-    def _name(self, request: web.Request) -> tuple[str, str]:
-        """The connection's name, given by the server, and the token that claims it again.
-
-        The ``?client=`` a client asks for is a wish: if an open connection has that name
-        already, this one gets ``"name (2)"``. A client that comes back with the token it
-        was given gets its name back, if it is free.
-        """
-        token = request.query.get("token", "")
-        wished = self._tokens.get(token) or request.query.get("client", "")[:64] \
-            or f"anonymous-{next(self._anonymous)}"
-        name, n = wished, 1
-        while name in self.sockets:
-            n += 1
-            name = f"{wished} ({n})"
-        if self._tokens.get(token) != name:
-            token = secrets.token_urlsafe(12)
-            self._tokens[token] = name
-            while len(self._tokens) > MAX_NAMES:
-                del self._tokens[next(iter(self._tokens))]
-        return name, token
 
     def encode(self, event: Event) -> str:
         return event.to_json()
@@ -188,8 +164,9 @@ class WebSocketServer(PushServer):
         await ws.prepare(request)
         stats = connection_stats(request)
         if stats is not None:  # from now on every client frame is checked before aiohttp reads it
-            stats.guard = _guard()
-        name, token = self._name(request)
+            stats.guard = frame_guard()
+        name, token = self.names.give(request.query.get("client", ""), request.query.get("token", ""),
+                                      taken=self.sockets)
         self.sockets[name] = ws
         hub = self.hub
         assert hub is not None
@@ -288,17 +265,6 @@ class WebSocketServer(PushServer):
                     reply = {"type": "error", "error": f"server could not handle it: {exc!r}"[:300]}
                 if reply is not None:
                     await ws.send_str(json.dumps(reply))
-
-
-def _guard() -> Callable[[bytes], bytes | None]:
-    """The byte meter's guard for one WebSocket connection: a close 1002 at the first bad frame."""
-    check = ClientFrameCheck()
-
-    def guard(data: bytes) -> bytes | None:
-        problem = check.feed(data)
-        return None if problem is None else close_frame(*problem)
-
-    return guard
 
 
 class WebSocketClient(BaseClient):

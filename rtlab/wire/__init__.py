@@ -5,7 +5,8 @@ asyncio's networking or the rest of rtlab — so each one can be tried in a note
 a unit test on a handful of bytes:
 
 * :mod:`rtlab.wire.event` — one event as JSON, the form the polling answers and the
-  WebSocket frames carry;
+  WebSocket frames carry, and what a payload must be to get there;
+* :mod:`rtlab.wire.cursor` — the resume token a client sends back, ``<epoch>-<seq>``;
 * :mod:`rtlab.wire.sse` — ``text/event-stream``: the encoder and a parser that follows
   the WHATWG HTML standard line by line;
 * :mod:`rtlab.wire.websocket` — RFC 6455 arithmetic: the accept key, frame header sizes,

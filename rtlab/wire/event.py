@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_TYPE_CHARS", "BadEvent", "Event", "check_type", "encode_payload", "freeze"]
+__all__ = ["MAX_TYPE_CHARS", "BadEvent", "Event", "check_type", "checked", "encode_payload", "freeze"]
 
 MAX_TYPE_CHARS = 200  # an event type is a short name ("price", "question"), not a payload
 
@@ -90,6 +90,16 @@ def freeze(data_json: str) -> Any:
         return json.loads(data_json)
     except RecursionError:  # deep enough to encode, too deep to decode again here
         raise BadEvent("data", "is nested too deeply for JSON") from None
+
+
+def checked(type: Any, data: Any, sent_ns: Any = None) -> tuple[Any, str]:
+    """Everything :func:`check_type`, :func:`encode_payload` and :func:`freeze` check, at once:
+    ``(the payload's private copy, its JSON text)``, or :class:`BadEvent`."""
+    check_type(type)
+    data_json = encode_payload(data)
+    if sent_ns is not None and (isinstance(sent_ns, bool) or not isinstance(sent_ns, int)):
+        raise BadEvent("sent_ns", f"must be an int of time.monotonic_ns(), got {sent_ns!r:.40}")
+    return freeze(data_json), data_json
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ import base64
 import hashlib
 import urllib.parse
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["OPCODES", "WS_GUID", "ClientFrameCheck", "accept_key", "close_code_valid", "close_frame",
-           "deflate_sizes", "frame_header_bytes", "upgrade_request"]
+           "deflate_sizes", "frame_guard", "frame_header_bytes", "upgrade_request"]
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455 §1.3
 
@@ -183,3 +183,15 @@ class ClientFrameCheck:
                 if not close_code_valid(code):
                     return f"close code {code} is not one a peer may send (RFC 6455 §7.4)"
         return None
+
+
+def frame_guard() -> Callable[[bytes], bytes | None]:
+    """A guard for one connection's incoming bytes: ``None`` while its frames are fine, then the
+    close frame (1002) to send at the first bad one (what :mod:`rtlab.net.meter` calls a guard)."""
+    check = ClientFrameCheck()
+
+    def guard(data: bytes) -> bytes | None:
+        problem = check.feed(data)
+        return None if problem is None else close_frame(*problem)
+
+    return guard
