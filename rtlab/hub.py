@@ -37,8 +37,8 @@ stream would be taken for the new stream's 5 — silently, if the new stream is 
 stream). So every hub has a random :attr:`Hub.epoch` (8 hex digits, new for every hub), and
 every *resume token* a server hands out carries it: ``<epoch>-<seq>``, e.g. ``3f9a1c02-17`` —
 the SSE ``id:`` of each event (so a browser's ``lastEventId`` and its ``Last-Event-ID``
-header carry it with no client code), the ``stream`` field of every polling answer and the
-WebSocket ``{"type": "stream"}`` hello, which rtlab's clients send back as ``?since=``.
+header carry it with no client code), the ``stream`` field of every polling answer and of
+the WebSocket ``{"type": "hello"}`` (``?hello=1``); rtlab's clients send it back in ``?since=``.
 :meth:`Hub.resume` resets a client whose token names another epoch, whether the new stream
 is behind or ahead of it. The epoch is a plain constructor argument: a hub whose log lives
 in a broker (issue 14: Redis) passes the log's own id, so that every process serving that
