@@ -191,7 +191,7 @@ def test_a_client_that_resets_mid_stream_releases_both_sides(start_server):
     server = start_server(sse.Server, network=NetworkPath(rtt_ms=4))
     port = int(server.url.split(":")[2].split("/")[0])
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    sock.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # a loopback Host (issue 11)
     wait_until(lambda: server.read(lambda s: s.hub.subscriber_count) == 1, what="subscribed")
     publish_and_wait(server, 5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
