@@ -1,8 +1,8 @@
 """Long polling: the server *holds* the request until there is news, then answers; the client asks again.
 
-This is how configuration centres such as Nacos and Apollo push changes over plain
-HTTP: a watcher's request is parked on the server until a change happens or the hold
-time ends. An event then waits only for the answer to travel — no polling interval —
+This is how configuration centres push changes over plain HTTP — Apollo to this day, Nacos
+until 1.x (Nacos 2.x, 2021, moved its listeners to gRPC long connections): a watcher's request
+is parked on the server until a change happens or the hold time ends. An event then waits only for the answer to travel — no polling interval —
 but every waiting client holds an open connection, and every event costs a fresh
 request.
 
