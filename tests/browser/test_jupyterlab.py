@@ -45,7 +45,8 @@ SNAPSHOT_JS = """
   cells.forEach((cell, i) => {
     cell.querySelectorAll('.jp-OutputArea-output .widget-html-content, .jp-OutputArea-output '
         + '.widget-label, .jp-OutputArea-output .widget-readout, .jp-OutputArea-output '
-        + '.jupyter-widgets img, .jp-OutputArea-output .progress-bar').forEach((el, j) => {
+        + '.jupyter-widgets img, .jp-OutputArea-output img.widget-image, '
+        + '.jp-OutputArea-output .progress-bar').forEach((el, j) => {
       values[i + ':' + j] = el.tagName === 'IMG' ? el.src
           : el.classList.contains('progress-bar') ? el.getAttribute('style') : el.textContent;
     });
