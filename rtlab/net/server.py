@@ -62,6 +62,7 @@ class Server(NetworkPathMixin):
         # The event stream
         replay: int = 10_000,
         queue_size: int = 1_000,
+        broker: str | None = None,
         # Limits
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
@@ -88,6 +89,8 @@ class Server(NetworkPathMixin):
                 cursor. Older ones are announced to them as a gap.
             queue_size: how many events a pushing connection may fall behind before it is
                 dropped (it reconnects and resumes from the replay buffer).
+            broker: a URL (``redis://127.0.0.1:6379``) puts the stream in that broker, shared by
+                every server on it (:mod:`rtlab.net.broker`); ``None`` keeps it in this process.
             max_request_bytes: the largest request body accepted; a bigger one gets 413
                 before anything reads it.
             max_connections: open connections at once, per server (on loopback every client
@@ -119,6 +122,7 @@ class Server(NetworkPathMixin):
         self.name = name or self.transport
         self.replay = replay
         self.queue_size = queue_size
+        self.broker, self.broker_link = broker, None  # a URL; its net.broker.BrokerLink once started
         self.max_request_bytes = max_request_bytes
         self.requested_max_connections = max_connections  # what was asked; what the fd limit allows:
         self.max_connections, self.hard_max_connections = connection_limits(max_connections)
@@ -155,11 +159,14 @@ class Server(NetworkPathMixin):
         return self
 
     async def _start(self) -> None:
-        self.hub = Hub(replay=self.replay, queue_size=self.queue_size)
         app = web.Application(
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
+        if self.broker:  # the stream lives in a broker (rtlab.net.broker): redis is imported only then
+            from .broker import BrokerLink
+            self.broker_link = await BrokerLink.for_server(self, app)  # also routes GET /broker
+        self.hub = self.broker_link.hub if self.broker_link else Hub(self.replay, self.queue_size)
         if self.trace is not None:
             app.on_response_prepare.append(self._trace_answer)  # a response head leaving, streams too
         app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.lessons.browser
@@ -250,6 +257,8 @@ class Server(NetworkPathMixin):
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.broker_link is not None:
+            await self.broker_link.close()
         if self.hub is not None:
             # aiohttp keeps a cache (lru_cache, 1,024 entries) keyed on request handlers, so a
             # stopped server object can outlive its last use; its replay buffer need not.
@@ -341,8 +350,8 @@ class Server(NetworkPathMixin):
 
     def _publish_on_loop(self, type: str, data: Any, sent_ns: int, data_json: str) -> None:
         if self.hub is not None and not self.hub.closed:
-            event = self.hub.publish(type, data, sent_ns, data_json=data_json)
-            if self.trace is not None:
+            event = self.hub.publish(type, data, sent_ns, data_json=data_json)  # None with a broker
+            if self.trace is not None and event is not None:
                 self.trace.note("publish", f"#{event.seq} {type}", seq=event.seq, t_ns=sent_ns)
 
     async def _trace_answer(self, request: web.Request, response: web.StreamResponse) -> None:

@@ -1,0 +1,412 @@
+"""The hub's second backend: the event log in a Redis (or Valkey) broker, shared by many processes.
+
+With ``serve(..., broker="redis://127.0.0.1:6379")`` a server's hub no longer numbers events
+itself. The log lives in the broker, as a Redis Stream (the key layout is in
+:mod:`rtlab.wire.broker`), and every server process on that broker — a *gateway* — serves the
+same stream::
+
+    quiz service ──XADD (a script: INCR seq, XADD "<seq>-0", HSET state)──► Redis Stream
+                                                                      │ XREAD BLOCK from "<seq>-0"
+                          ┌───────────────────────┬───────────────────┴───────────┐
+                       gateway 1               gateway 2                     gateway 3
+                    (LogHub: a copy of the last `replay` events, pushed to its own clients)
+
+* **One numbering.** Publishing (from any gateway, or a quiz service with no server at all:
+  :class:`BrokerPublisher`) runs one Lua script in the broker that takes the next seq from a
+  counter and appends entry ``<seq>-0``. The broker runs scripts one at a time, so seqs are
+  never taken twice, and every gateway sees 1, 2, 3 … in the same order.
+* **Followers read from an explicit id, never ``$``.** Each gateway loops on
+  ``XREAD BLOCK 1000 STREAMS key <its latest seq>-0``. ``$`` means "entries added after this
+  command arrives": an entry added between two reads (while the gateway was pushing the last
+  batch) would be skipped, silently. An explicit id means "everything after this one", so
+  nothing added in between is lost, and a reconnecting follower catches up by itself.
+* **A restarted process continues the stream**: it loads the tail of the log (``XREVRANGE``,
+  ``replay`` events) and the state hash, then follows from there. A client's cursor — a seq —
+  is a stream position, so it resumes on *any* gateway, and gets each event exactly once.
+* **Exactly once into the log, too.** A publisher numbers its own batches; the script skips
+  a batch it already wrote, so a publish retried after a lost answer is not appended twice.
+* **The stream's identity** is an id drawn once and kept in the broker (``SET NX``): every
+  gateway, and every process started later on the same broker, has the same one, and a
+  broker whose data was wiped draws a new one. :attr:`LogHub.stream_id` holds it.
+* **A cursor ahead of this gateway's copy is not a reset here**: on a shared log it means
+  this gateway's follower is a few events behind another's, so the client simply waits for
+  them (the live subscription delivers them). A cursor from *another* stream is told apart
+  by the stream id, not by its number.
+* **The broker going away** does not drop a gateway's clients: the follower retries every
+  quarter second, :meth:`BrokerLink.status` says ``"down"`` (and ``GET /broker`` on the
+  gateway answers it, a log line says it), and when the broker is back the follower reads
+  on from its last id and every client catches up. Publishes wait in a bounded queue.
+
+Durability is the broker's: rtlab starts one with an append-only file
+(:mod:`rtlab.net.broker_process`), so a restarted broker keeps the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .. import lab
+from ..hub import Event, Hub
+from ..wire.broker import APPEND_SCRIPT, Keys, decode_entry, encode_fields, entry_id, split_url
+
+__all__ = ["BrokerLink", "BrokerLog", "BrokerPublisher", "LogHub", "MAX_PENDING_PUBLISHES"]
+
+LOG = logging.getLogger("rtlab.broker")
+BLOCK_MS = 1_000  # how long one XREAD waits for news before asking again
+READ_COUNT = 1_000  # entries per XREAD at most
+BATCH = 256  # events per append script at most
+RETRY_S = 0.25  # pause between two attempts while the broker is unreachable
+MAX_PENDING_PUBLISHES = 100_000  # publishes queued while the broker is down, at most
+_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+class BrokerLog:
+    """One rtlab stream in a broker: append, read the tail, read after a seq. One per loop."""
+
+    def __init__(self, url: str, maxlen: int = 100_000) -> None:
+        """Args:
+            url: ``redis://host:port/db``, ``unix:///path/to.sock``; ``?stream=NAME`` picks the
+                stream (default ``rtlab``).
+            maxlen: how many entries the broker keeps (``XADD MAXLEN ~``).
+        """
+        self.url = url
+        redis_url, self.stream = split_url(url)
+        self.keys = Keys(self.stream)
+        self.maxlen = maxlen
+        # socket_timeout must outlast a blocked XREAD; a broker that stops answering is noticed
+        # after it. The script object falls back from EVALSHA to EVAL after a broker restart.
+        self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=BLOCK_MS / 1000 + 4,
+                                             socket_connect_timeout=2)
+        self._append = self.redis.register_script(APPEND_SCRIPT)
+        self.stream_id = ""
+
+    async def open(self) -> str:
+        """Reach the broker and learn (or draw, the first time) the stream's id; returns it."""
+        await self.redis.set(self.keys.epoch, secrets.token_hex(4), nx=True)
+        raw = await self.redis.get(self.keys.epoch)
+        self.stream_id = raw.decode()
+        return self.stream_id
+
+    async def append(self, producer: str, first: int, events: list[list[str]]) -> list[int]:
+        """Append a batch (each ``[type, data_json, sent_ns]``), numbered by the broker; their seqs.
+
+        ``first`` numbers the batch for ``producer`` (1, then 1 + len, ...): a batch sent twice
+        is written once (see :data:`rtlab.wire.broker.APPEND_SCRIPT`).
+        """
+        args: list[Any] = [self.maxlen, producer, first]
+        for fields in events:
+            args.extend(fields)
+        seqs = await self._append(keys=self.keys.for_script(), args=args)
+        return [int(s) for s in seqs]
+
+    async def head(self) -> int:
+        """The latest seq the broker has handed out (0 for a new stream)."""
+        raw = await self.redis.get(self.keys.seq)
+        return int(raw or 0)
+
+    async def tail(self, count: int) -> list[Event]:
+        """The last ``count`` events, oldest first."""
+        entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=count)
+        return [decode_entry(eid, fields) for eid, fields in reversed(entries)]
+
+    async def state(self) -> dict[str, Any]:
+        """The latest payload of each event type."""
+        raw = await self.redis.hgetall(self.keys.state)
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    async def read_after(self, seq: int, count: int = READ_COUNT,
+                         block_ms: int | None = BLOCK_MS) -> list[Event]:
+        """The events after ``seq`` — waiting up to ``block_ms`` for one if there are none yet.
+
+        ``XREAD ... STREAMS key <seq>-0``: from an explicit id, never ``$`` (module docstring).
+        """
+        answer = await self.redis.xread({self.keys.events: entry_id(seq)}, count=count, block=block_ms)
+        if not answer:
+            return []
+        _key, entries = answer[0]
+        return [decode_entry(eid, fields) for eid, fields in entries]
+
+    async def wipe(self) -> None:
+        """Delete this stream's keys (tests and notebooks: start a fresh stream)."""
+        await self.redis.delete(self.keys.events, self.keys.seq, self.keys.state, self.keys.epoch,
+                                self.keys.producers)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class LogHub(Hub):
+    """A hub whose log is the broker's: :meth:`publish` goes to the broker, :meth:`ingest` comes back.
+
+    The replay buffer, the state and the subscriber queues are :class:`~rtlab.hub.Hub`'s, filled
+    by the gateway's follower in the order of the log, so every transport serves it unchanged.
+    """
+
+    def __init__(self, link: BrokerLink, replay: int, queue_size: int) -> None:
+        super().__init__(replay=replay, queue_size=queue_size)
+        self.link = link
+
+    @property
+    def stream_id(self) -> str:
+        """The stream's id, kept in the broker: the same on every gateway (module docstring)."""
+        return self.link.log.stream_id
+
+    def publish(self, type: str, data: Any = None, sent_ns: int | None = None, **_: Any) -> None:  # type: ignore[override]
+        """Send the event to the broker, which numbers it; it comes back through the follower."""
+        if self.closed:
+            raise RuntimeError("this hub is closed (its server was stopped)")
+        self.link.writer.put(type, data, time.monotonic_ns() if sent_ns is None else sent_ns)
+
+    def reset_note(self, since: int, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """No reset for a cursor that is merely ahead of this copy: it waits for the follower."""
+        if since > self.latest_seq:
+            return None
+        return super().reset_note(since, *args, **kwargs)
+
+
+class LogWriter:
+    """Publishes in batches, in order, retrying while the broker is down (idempotently)."""
+
+    def __init__(self, log: BrokerLog, max_pending: int = MAX_PENDING_PUBLISHES) -> None:
+        self.log = log
+        self.producer = secrets.token_hex(6)  # this writer's name in the producers hash
+        self.counter = 0  # events handed to the broker so far (the batches' numbering)
+        self.pending: deque[list[str]] = deque()
+        self.max_pending = max_pending
+        self.refused = 0  # publishes refused because the queue was full
+        self.in_flight = 0
+        self.written = 0
+        self.down_since: float | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="rtlab-broker-writer")
+
+    def put(self, type: str, data: Any, sent_ns: int) -> None:
+        if len(self.pending) >= self.max_pending:
+            self.refused += 1
+            LOG.warning("broker unreachable and %d publishes queued: event refused", self.max_pending)
+            return
+        self.pending.append(encode_fields(type, data, sent_ns))
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self.in_flight
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.pending:
+                batch = [self.pending.popleft() for _ in range(min(BATCH, len(self.pending)))]
+                first, self.counter = self.counter + 1, self.counter + len(batch)
+                self.in_flight = len(batch)
+                while True:  # the same batch, the same numbers, until the broker takes it
+                    try:
+                        await self.log.append(self.producer, first, batch)
+                        break
+                    except _DOWN as exc:
+                        self.down_since = self.down_since or time.monotonic()
+                        LOG.debug("append failed (%r): retrying", exc)
+                        await asyncio.sleep(RETRY_S)
+                self.down_since = None
+                self.in_flight = 0
+                self.written += len(batch)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class BrokerLink:
+    """What a gateway runs on its loop: the log, a writer, and the follower that fills its hub."""
+
+    def __init__(self, url: str, replay: int, queue_size: int, name: str = "gateway") -> None:
+        self.log = BrokerLog(url, maxlen=max(100_000, replay))
+        self.writer = LogWriter(self.log)
+        self.hub = LogHub(self, replay, queue_size)
+        self.name = name
+        self.down_since: float | None = None
+        self.outages = 0
+        self.caught_up = 0  # events read in the first answer after an outage, in all
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, *, replay: int = 10_000, queue_size: int = 1_000,
+                   name: str = "gateway") -> BrokerLink:
+        """Reach the broker, load the tail of the log and the state, start following."""
+        link = cls(url, replay, queue_size, name)
+        try:
+            await link.log.open()
+            tail = await link.log.tail(replay)
+            state = await link.log.state()
+        except _DOWN as exc:
+            await link.log.close()
+            raise ConnectionError(f"cannot reach the broker at {url}: {exc}") from None
+        link.hub.ingest(tail)
+        link.hub.state.update(state)
+        link.writer.start()
+        link._task = asyncio.get_running_loop().create_task(link._follow(), name="rtlab-broker-follower")
+        return link
+
+    @classmethod
+    async def for_server(cls, server: Any, app: web.Application) -> BrokerLink:
+        """The link for ``server`` (its broker, replay, queue_size), and ``GET /broker`` on ``app``."""
+        link = await cls.open(server.broker, replay=server.replay, queue_size=server.queue_size,
+                              name=server.name)
+        app.router.add_get("/broker", link.handle_status)
+        return link
+
+    async def _follow(self) -> None:
+        hub = self.hub
+        while not hub.closed:
+            try:
+                events = await self.log.read_after(hub.latest_seq)
+            except _DOWN as exc:
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                    self.outages += 1
+                    LOG.warning("%s: broker %s unreachable (%s); keeping %d clients, retrying",
+                                self.name, self.log.url, type(exc).__name__, hub.subscriber_count)
+                await asyncio.sleep(RETRY_S)
+                continue
+            except RedisError as exc:  # an answer we cannot use: say so, slow down, go on
+                LOG.warning("%s: broker error %r", self.name, exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            if self.down_since is not None:
+                LOG.warning("%s: broker back after %.1f s; catching up from seq %d (%d events)",
+                            self.name, time.monotonic() - self.down_since, hub.latest_seq, len(events))
+                self.caught_up += len(events)
+                self.down_since = None
+            hub.ingest(events)
+
+    def status(self) -> dict[str, Any]:
+        """``{"broker": "up"|"down", ...}``: what ``GET /broker`` answers."""
+        now = time.monotonic()
+        down = self.down_since if self.down_since is not None else self.writer.down_since
+        return {"broker": "down" if down is not None else "up",
+                "down_for_s": round(now - down, 3) if down is not None else 0.0,
+                "url": self.log.url, "stream": self.log.stream, "stream_id": self.log.stream_id,
+                "latest_seq": self.hub.latest_seq, "clients": self.hub.subscriber_count,
+                "outages": self.outages, "publishes_queued": len(self.writer.pending),
+                "publishes_refused": self.writer.refused}
+
+    async def handle_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        # Publishes accepted but not yet written get a moment to reach the broker.
+        deadline = time.monotonic() + 2
+        while not self.writer.idle and self.writer.down_since is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.writer.close()
+        await self.log.close()
+
+
+class BrokerPublisher:
+    """Publish into a broker's stream with no server at all: the quiz service of a cluster.
+
+    Thread-safe like :meth:`rtlab.net.server.Server.publish` (its own loop thread), so a
+    :class:`rtlab.lessons.feed.Feed` can drive it::
+
+        with BrokerPublisher("redis://127.0.0.1:6379") as quiz:
+            quiz.publish("question", {"id": 1, ...})
+    """
+
+    def __init__(self, url: str, name: str = "publisher") -> None:
+        self.url = url
+        self.name = name
+        self._loop_thread: lab.LoopThread | None = None
+        self.log: BrokerLog | None = None
+        self.writer: LogWriter | None = None
+
+    def start(self) -> BrokerPublisher:
+        self._loop_thread = lab.LoopThread(f"{self.name}-broker")
+        try:
+            self._loop_thread.run(self._start(), timeout=15)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        self.log = BrokerLog(self.url)
+        try:
+            await self.log.open()
+        except _DOWN as exc:
+            raise ConnectionError(f"cannot reach the broker at {self.url}: {exc}") from None
+        self.writer = LogWriter(self.log)
+        self.writer.start()
+
+    @property
+    def running(self) -> bool:
+        return self._loop_thread is not None and self._loop_thread.alive
+
+    @property
+    def stream_id(self) -> str:
+        return self.log.stream_id if self.log else ""
+
+    def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
+        """Queue one event for the broker (from any thread); the clock starts now."""
+        if self._loop_thread is None or self.writer is None:
+            raise RuntimeError("start() the publisher first")
+        stamp = time.monotonic_ns() if sent_ns is None else sent_ns
+        self._loop_thread.call_soon(self.writer.put, type, data, stamp)
+
+    def flush(self, timeout: float = 10) -> bool:
+        """Wait until every queued publish is in the broker; ``False`` if ``timeout`` passed."""
+        assert self._loop_thread is not None and self.writer is not None
+        writer = self.writer
+
+        async def idle() -> bool:
+            return await lab.wait_until_async(lambda: writer.idle, timeout)
+
+        return self._loop_thread.run(idle(), timeout + 1)
+
+    def call(self, coro: Any, timeout: float = 15) -> Any:
+        """Run a coroutine on the publisher's loop (e.g. ``pub.call(pub.log.head())``)."""
+        assert self._loop_thread is not None
+        return self._loop_thread.run(coro, timeout)
+
+    def stop(self) -> None:
+        loop_thread, self._loop_thread = self._loop_thread, None
+        if loop_thread is None:
+            return
+        if loop_thread.alive:
+            async def close() -> None:
+                if self.writer is not None:
+                    writer = self.writer
+                    await lab.wait_until_async(lambda: writer.idle or writer.down_since is not None, 5)
+                    await self.writer.close()
+                if self.log is not None:
+                    await self.log.close()
+            try:
+                loop_thread.run(close(), timeout=10)
+            except Exception:  # noqa: BLE001 - stopping must not fail
+                pass
+        loop_thread.stop()
+
+    def __enter__(self) -> BrokerPublisher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
