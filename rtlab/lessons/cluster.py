@@ -180,10 +180,18 @@ class Cluster:
         return gateway
 
     def stop(self, broker: bool = False) -> None:
-        """Stop the quiz service and every gateway (SIGTERM); ``broker=True``: our broker too."""
+        """Stop everything: :meth:`stop_gateways`, the publisher; ``broker=True``: our broker too."""
+        self.stop_gateways()
         if self._publisher is not None:
             self._publisher.stop()
             self._publisher = None
+        if broker and self.broker is not None:
+            self.broker.stop()
+        if _clusters.get(self.name) is self:
+            del _clusters[self.name]
+
+    def stop_gateways(self) -> None:
+        """Stop the quiz service and every gateway (SIGTERM, in parallel); the broker keeps the stream."""
         if self.quiz is not None and self.quiz.poll() is None:
             self.quiz.terminate()
             self.quiz.wait(10)
@@ -197,14 +205,10 @@ class Cluster:
                     gateway.process.wait(10)
                 except subprocess.TimeoutExpired:
                     gateway.process.kill()
-        if broker and self.broker is not None:
-            self.broker.stop()
-        if _clusters.get(self.name) is self:
-            del _clusters[self.name]
 
     def restart(self) -> Cluster:
         """Stop every process but the broker, and start them all again on the same ports."""
-        self.stop()
+        self.stop_gateways()
         return self.start()
 
     # -- what clients and notebooks use ---------------------------------------------------------
