@@ -108,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from .lessons.cluster import quiz_service
-    from .net.broker import BrokerPublisher
+    from .net.broker_publisher import BrokerPublisher
 
     publisher = BrokerPublisher(args.broker, name="quiz-service").start()
     scenario = quiz_service(args.seed) if args.scenario == "quiz" else args.scenario

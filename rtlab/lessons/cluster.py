@@ -38,8 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..net.broker import BrokerPublisher
 from ..net.broker_process import BrokerProcess, start_broker
+from ..net.broker_publisher import BrokerPublisher
 from .scenarios import QUESTIONS
 
 __all__ = ["Cluster", "Gateway", "quiz_service"]

@@ -12,8 +12,8 @@ same stream::
                     (LogHub: a copy of the last `replay` events, pushed to its own clients)
 
 * **One numbering.** Publishing (from any gateway, or a quiz service with no server at all:
-  :class:`BrokerPublisher`) runs one Lua script in the broker that takes the next seq from a
-  counter and appends entry ``<seq>-0``. The broker runs scripts one at a time, so seqs are
+  :mod:`rtlab.net.broker_publisher`) runs one Lua script in the broker that takes the next
+  seq from a counter and appends entry ``<seq>-0``. The broker runs scripts one at a time, so seqs are
   never taken twice, and every gateway sees 1, 2, 3 … in the same order.
 * **Followers read from an explicit id, never ``$``.** Each gateway loops on
   ``XREAD BLOCK 1000 STREAMS key <its latest seq>-0``. ``$`` means "entries added after this
@@ -57,11 +57,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .. import lab
 from ..hub import Event, Hub
 from ..wire.broker import APPEND_SCRIPT, Keys, decode_entry, encode_fields, entry_id, split_url
 
-__all__ = ["BrokerLink", "BrokerLog", "BrokerPublisher", "LogHub", "MAX_PENDING_PUBLISHES"]
+__all__ = ["BrokerLink", "BrokerLog", "LogHub", "LogWriter", "MAX_PENDING_PUBLISHES"]
 
 LOG = logging.getLogger("rtlab.broker")
 BLOCK_MS = 1_000  # how long one XREAD waits for news before asking again
@@ -320,93 +319,3 @@ class BrokerLink:
             await asyncio.sleep(0.01)
         await self.writer.close()
         await self.log.close()
-
-
-class BrokerPublisher:
-    """Publish into a broker's stream with no server at all: the quiz service of a cluster.
-
-    Thread-safe like :meth:`rtlab.net.server.Server.publish` (its own loop thread), so a
-    :class:`rtlab.lessons.feed.Feed` can drive it::
-
-        with BrokerPublisher("redis://127.0.0.1:6379") as quiz:
-            quiz.publish("question", {"id": 1, ...})
-    """
-
-    def __init__(self, url: str, name: str = "publisher") -> None:
-        self.url = url
-        self.name = name
-        self._loop_thread: lab.LoopThread | None = None
-        self.log: BrokerLog | None = None
-        self.writer: LogWriter | None = None
-
-    def start(self) -> BrokerPublisher:
-        self._loop_thread = lab.LoopThread(f"{self.name}-broker")
-        try:
-            self._loop_thread.run(self._start(), timeout=15)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    async def _start(self) -> None:
-        self.log = BrokerLog(self.url)
-        try:
-            await self.log.open()
-        except _DOWN as exc:
-            raise ConnectionError(f"cannot reach the broker at {self.url}: {exc}") from None
-        self.writer = LogWriter(self.log)
-        self.writer.start()
-
-    @property
-    def running(self) -> bool:
-        return self._loop_thread is not None and self._loop_thread.alive
-
-    @property
-    def stream_id(self) -> str:
-        return self.log.stream_id if self.log else ""
-
-    def publish(self, type: str, data: Any = None, sent_ns: int | None = None) -> None:
-        """Queue one event for the broker (from any thread); the clock starts now."""
-        if self._loop_thread is None or self.writer is None:
-            raise RuntimeError("start() the publisher first")
-        stamp = time.monotonic_ns() if sent_ns is None else sent_ns
-        self._loop_thread.call_soon(self.writer.put, type, data, stamp)
-
-    def flush(self, timeout: float = 10) -> bool:
-        """Wait until every queued publish is in the broker; ``False`` if ``timeout`` passed."""
-        assert self._loop_thread is not None and self.writer is not None
-        writer = self.writer
-
-        async def idle() -> bool:
-            return await lab.wait_until_async(lambda: writer.idle, timeout)
-
-        return self._loop_thread.run(idle(), timeout + 1)
-
-    def call(self, coro: Any, timeout: float = 15) -> Any:
-        """Run a coroutine on the publisher's loop (e.g. ``pub.call(pub.log.head())``)."""
-        assert self._loop_thread is not None
-        return self._loop_thread.run(coro, timeout)
-
-    def stop(self) -> None:
-        loop_thread, self._loop_thread = self._loop_thread, None
-        if loop_thread is None:
-            return
-        if loop_thread.alive:
-            async def close() -> None:
-                if self.writer is not None:
-                    writer = self.writer
-                    await lab.wait_until_async(lambda: writer.idle or writer.down_since is not None, 5)
-                    await self.writer.close()
-                if self.log is not None:
-                    await self.log.close()
-            try:
-                loop_thread.run(close(), timeout=10)
-            except Exception:  # noqa: BLE001 - stopping must not fail
-                pass
-        loop_thread.stop()
-
-    def __enter__(self) -> BrokerPublisher:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
