@@ -33,7 +33,10 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
 * an ``Origin`` not in ``origins`` → ``403`` before the upgrade (cross-site WebSocket
   hijacking: a page on another site must not ride on the learner's cookies; RFC 6455 §10.2);
 * a message over ``max_message_bytes`` → close ``1009`` (too big), other clients unaffected;
-* a text frame that is not UTF-8 → close ``1007``; a binary frame → close ``1003``;
+* a text frame that is not UTF-8 → close ``1007``; a binary frame → close ``1003``, unless the
+  client asked for the quiz in Protocol Buffers with ``Sec-WebSocket-Protocol:
+  rtlab.quiz.protobuf`` (:mod:`rtlab.wire.protobuf`): then events go out as binary frames and
+  answers come in as binary frames (notes — reset, gap, errors, acks — stay JSON text);
 * text that is not a JSON object (or nested too deep to parse) → an ``{"type": "error"}``
   message, and the connection stays; more than ``max_messages_per_s`` messages a second →
   an error message, and the extra ones are dropped unread;
@@ -69,6 +72,7 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..hub import Event, SubscriberOverflow
+from ..wire import protobuf
 from ..wire.websocket import frame_guard
 from .client import Client as BaseClient
 from .meter import connection_stats
@@ -160,8 +164,8 @@ class WebSocketServer(PushServer):
                 "server's origins= if this page is yours\n")
         stream, since = cursor_param(request) or (None, 0)
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=self.compress,
-                                   max_msg_size=self.max_message_bytes)
-        await ws.prepare(request)
+                                   max_msg_size=self.max_message_bytes, protocols=(protobuf.SUBPROTOCOL,))
+        await ws.prepare(request)  # the subprotocol is chosen here, if the client offered it
         stats = connection_stats(request)
         if stats is not None:  # from now on every client frame is checked before aiohttp reads it
             stats.guard = frame_guard()
@@ -194,6 +198,16 @@ class WebSocketServer(PushServer):
                     stream: str | None = None, hello: dict[str, Any] | None = None) -> None:
         hub = self.hub
         assert hub is not None
+        if ws.ws_protocol == protobuf.SUBPROTOCOL:  # binary frames: encoded once per event, too
+            cache: list[Any] = [None, b""]
+
+            async def send(event: Event) -> None:
+                if cache[0] is not event:
+                    cache[:] = [event, protobuf.encode_event(event)]
+                await ws.send_bytes(cache[1])
+        else:
+            async def send(event: Event) -> None:
+                await ws.send_str(self.wire_form(event))
         try:
             if hello is not None:
                 await ws.send_str(json.dumps(hello))
@@ -203,11 +217,11 @@ class WebSocketServer(PushServer):
             if resume.gap is not None:
                 await ws.send_str(json.dumps({"type": "gap", **resume.gap.note()}))
             for event in resume.events:
-                await ws.send_str(event.to_json())
+                await send(event)
             last = resume.last_seq
             async for event in subscription:  # ends when the hub closes: the server is stopping
                 if event.seq > last:
-                    await ws.send_str(self.wire_form(event))
+                    await send(event)
                     last = event.seq
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         except SubscriberOverflow as exc:
@@ -221,15 +235,16 @@ class WebSocketServer(PushServer):
     async def _read(self, ws: web.WebSocketResponse, name: str) -> None:
         budget, refilled = self.max_messages_per_s, time.monotonic()  # a token bucket per connection
         async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA,
-                               message=b"binary frames are not accepted: send JSON text")
+            if msg.type == WSMsgType.BINARY and ws.ws_protocol != protobuf.SUBPROTOCOL:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames are not accepted: "
+                               b"send JSON text, or ask for Sec-WebSocket-Protocol: rtlab.quiz.protobuf")
                 return
-            if msg.type != WSMsgType.TEXT:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue  # errors close the socket themselves (1009 too big, 1007 bad UTF-8)
             self.messages_received += 1
             try:
-                message = json.loads(msg.data)
+                binary = msg.type == WSMsgType.BINARY
+                message = protobuf.decode_answer(msg.data) if binary else json.loads(msg.data)
                 if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                     raise ValueError("expected a JSON object with a string 'type'")
             except RecursionError:  # a ValueError's cousin: "[[[[...", thousands deep
@@ -276,9 +291,9 @@ class WebSocketClient(BaseClient):
 
     transport = "websocket"
 
-    def __init__(self, url: str, *, compress: bool = False, heartbeat: float | None = None,
+    def __init__(self, url: str | list[str], *, compress: bool = False, heartbeat: float | None = None,
                  on_message: Callable[[dict[str, Any]], Any] | None = None,
-                 origin: str | None = None, **kwargs: Any) -> None:
+                 origin: str | None = None, encoding: str = "json", **kwargs: Any) -> None:
         """A WebSocket client, not yet started.
 
         Args:
@@ -289,6 +304,8 @@ class WebSocketClient(BaseClient):
             on_message: called with each JSON message that is not an event (echo replies,
                 quiz acks, errors), on the client loop.
             origin: an ``Origin`` header to send, as a browser would.
+            encoding: ``"json"`` (text frames) or ``"protobuf"``: ask for the subprotocol
+                ``rtlab.quiz.protobuf`` and take events and send answers as binary frames.
             **kwargs: as :class:`rtlab.net.client.Client` (name, on_event, since, recorder).
         """
         super().__init__(url, **kwargs)
@@ -296,6 +313,9 @@ class WebSocketClient(BaseClient):
         self.heartbeat = heartbeat
         self.on_message = on_message  # for messages that are not events (echo, results, errors)
         self.origin = origin
+        if encoding not in ("json", "protobuf"):
+            raise ValueError("encoding must be 'json' or 'protobuf'")
+        self.encoding = encoding
         self.close_code: int | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected: asyncio.Event | None = None
@@ -317,7 +337,10 @@ class WebSocketClient(BaseClient):
                         self.url_with(**params), compress=15 if self.compress else 0,
                         heartbeat=self.heartbeat, headers=headers, max_msg_size=0,
                         autoping=False,  # the server's pings are answered in _read, where they show
+                        protocols=(protobuf.SUBPROTOCOL,) if self.encoding == "protobuf" else (),
                     ) as ws:
+                        if self.encoding == "protobuf" and ws.protocol != protobuf.SUBPROTOCOL:
+                            raise RuntimeError("the server does not speak rtlab.quiz.protobuf")
                         self.note("response", "101 Switching Protocols")
                         self._ws = ws
                         self._connected.set()
@@ -347,6 +370,9 @@ class WebSocketClient(BaseClient):
                 await ws.pong(msg.data)
                 self.note("pong", "pong")
                 continue
+            if msg.type == WSMsgType.BINARY and self.encoding == "protobuf":
+                self.received(protobuf.decode_event(msg.data), time.monotonic_ns())
+                continue
             if msg.type != WSMsgType.TEXT:
                 continue
             recv_ns = time.monotonic_ns()
@@ -369,7 +395,11 @@ class WebSocketClient(BaseClient):
         assert self._connected is not None
         await asyncio.wait_for(self._connected.wait(), timeout)
         assert self._ws is not None
-        await self._ws.send_str(json.dumps(message))
+        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        if self.encoding == "protobuf" and message.get("type") == "answer":
+            await self._ws.send_bytes(protobuf.encode_answer(int(data["question"]), int(data["choice"])))
+        else:
+            await self._ws.send_str(json.dumps(message))
         self.note("send", f"{{\"type\": \"{str(message.get('type'))[:16]}\" …}}")
 
     def send(self, message: dict[str, Any], timeout: float = 5) -> None:
