@@ -15,6 +15,7 @@ that talks its protocol and calls :meth:`Client.received` for each event. The ba
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
