@@ -280,28 +280,6 @@ class Hub:
         return "{" + ",".join(f"{json.dumps(t, ensure_ascii=False)}:{j}"
                               for t, j in self.state_json.items()) + "}"
 
-    def ingest(self, events: list[Event]) -> None:
-        """Take events another process already numbered (a broker's log), in order: the backend seam.
-
-        What :meth:`publish` does after numbering, for events whose ``seq`` came from outside
-        (:class:`rtlab.net.broker.LogHub`). A seq this hub already has is skipped (a re-read);
-        a jump past ``latest_seq + 1`` (the log was trimmed while this copy was away) empties
-        the replay buffer first, so a cursor inside the jump is told of a :class:`Gap`.
-        """
-        for event in events:
-            if event.seq <= self.latest_seq:
-                continue
-            if event.seq != self.latest_seq + 1:
-                self.buffer.clear()
-            self.latest_seq = event.seq
-            self.buffer.append(event)
-            self.state[event.type] = event.data
-            for sub in list(self._subscribers):
-                sub._deliver(event)
-        if events and self._changed is not None and not self._changed.done():
-            self._changed.set_result(None)
-            self._changed = None
-
     # -- reading --------------------------------------------------------------------
     @property
     def oldest_seq(self) -> int:

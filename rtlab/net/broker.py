@@ -168,6 +168,28 @@ class LogHub(Hub):
             raise RuntimeError("this hub is closed (its server was stopped)")
         self.link.writer.put(type, data, time.monotonic_ns() if sent_ns is None else sent_ns)
 
+    def ingest(self, events: list[Event]) -> None:
+        """Take events the broker numbered, in order: what :meth:`~rtlab.hub.Hub.publish` does
+        after numbering, with the seq from the log.
+
+        A seq this hub already has is skipped (a re-read); a jump past ``latest_seq + 1`` (the
+        log was trimmed while this copy was away) empties the replay buffer first, so that a
+        cursor inside the jump is told of a :class:`~rtlab.hub.Gap`.
+        """
+        for event in events:
+            if event.seq <= self.latest_seq:
+                continue
+            if event.seq != self.latest_seq + 1:
+                self.buffer.clear()
+            self.latest_seq = event.seq
+            self.buffer.append(event)
+            self.state[event.type] = event.data
+            for sub in list(self._subscribers):
+                sub._deliver(event)
+        if events and self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)  # wake the long polls waiting in wait_after()
+            self._changed = None
+
     def reset_note(self, since: int, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """No reset for a cursor that is merely ahead of this copy: it waits for the follower."""
         if since > self.latest_seq:
@@ -261,14 +283,6 @@ class BrokerLink:
         link.hub.state.update(state)
         link.writer.start()
         link._task = asyncio.get_running_loop().create_task(link._follow(), name="rtlab-broker-follower")
-        return link
-
-    @classmethod
-    async def for_server(cls, server: Any, app: web.Application) -> BrokerLink:
-        """The link for ``server`` (its broker, replay, queue_size), and ``GET /broker`` on ``app``."""
-        link = await cls.open(server.broker, replay=server.replay, queue_size=server.queue_size,
-                              name=server.name)
-        app.router.add_get("/broker", link.handle_status)
         return link
 
     async def _follow(self) -> None:

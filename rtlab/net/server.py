@@ -34,6 +34,7 @@ from .. import lab
 from ..hub import Hub
 from ..trace import Trace
 from ..wire.event import checked
+from .backends import open_hub
 from .limits import ConnectionKeeper, HostCheck, connection_limits, gate
 from .meter import ConnectionStats, CountingProtocol, Meter, ServerStats, connection_stats
 from .path_mixin import NetworkPath, NetworkPathMixin
@@ -61,8 +62,7 @@ class Server(NetworkPathMixin):
         name: str | None = None,
         # The event stream
         replay: int = 10_000,
-        queue_size: int = 1_000,
-        broker: str | None = None,
+        queue_size: int = 1_000, broker: str | None = None,
         # Limits
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
@@ -89,8 +89,7 @@ class Server(NetworkPathMixin):
                 cursor. Older ones are announced to them as a gap.
             queue_size: how many events a pushing connection may fall behind before it is
                 dropped (it reconnects and resumes from the replay buffer).
-            broker: a URL (``redis://127.0.0.1:6379``) puts the stream in that broker, shared by
-                every server on it (:mod:`rtlab.net.broker`); ``None`` keeps it in this process.
+            broker: a broker URL (``redis://…``): the stream lives there, shared by every server on it.
             max_request_bytes: the largest request body accepted; a bigger one gets 413
                 before anything reads it.
             max_connections: open connections at once, per server (on loopback every client
@@ -103,9 +102,8 @@ class Server(NetworkPathMixin):
                 (a peer that stopped reading); then the connection is closed.
             allowed_hosts: names (``"lab.example"``, ``"lab.example:8443"``) answered besides
                 loopback ones; ``RTLAB_ALLOWED_HOSTS`` adds more (see "The Host check" there).
-            trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
-                arrival, each response head's departure and each publish, to draw a sequence
-                diagram from.
+            trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's arrival,
+                each response head's departure and each publish, to draw a sequence diagram from.
             network: an emulated network path in front of the server: a profile name (``"4g"``,
                 see :data:`rtlab.net.path_model.PROFILES`), a ``NetworkPath``, or ``None``. Then
                 :attr:`url` leads through it (:mod:`rtlab.net.path`), :attr:`direct_url` not.
@@ -120,9 +118,8 @@ class Server(NetworkPathMixin):
         self.requested_port = port
         self.port = 0
         self.name = name or self.transport
-        self.replay = replay
-        self.queue_size = queue_size
-        self.broker, self.broker_link = broker, None  # a URL; its net.broker.BrokerLink once started
+        self.replay, self.queue_size = replay, queue_size
+        self.broker = broker  # None: the stream in this process; a URL: see rtlab.net.backends
         self.max_request_bytes = max_request_bytes
         self.requested_max_connections = max_connections  # what was asked; what the fd limit allows:
         self.max_connections, self.hard_max_connections = connection_limits(max_connections)
@@ -163,10 +160,7 @@ class Server(NetworkPathMixin):
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
-        if self.broker:  # the stream lives in a broker (rtlab.net.broker): redis is imported only then
-            from .broker import BrokerLink
-            self.broker_link = await BrokerLink.for_server(self, app)  # also routes GET /broker
-        self.hub = self.broker_link.hub if self.broker_link else Hub(self.replay, self.queue_size)
+        self.hub = await open_hub(self, app)  # in memory, or a broker's log (rtlab.net.backends)
         if self.trace is not None:
             app.on_response_prepare.append(self._trace_answer)  # a response head leaving, streams too
         app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.lessons.browser
@@ -257,8 +251,6 @@ class Server(NetworkPathMixin):
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self.broker_link is not None:
-            await self.broker_link.close()
         if self.hub is not None:
             # aiohttp keeps a cache (lru_cache, 1,024 entries) keyed on request handlers, so a
             # stopped server object can outlive its last use; its replay buffer need not.
