@@ -27,11 +27,13 @@ same stream::
   a batch it already wrote, so a publish retried after a lost answer is not appended twice.
 * **The stream's identity** is an id drawn once and kept in the broker (``SET NX``): every
   gateway, and every process started later on the same broker, has the same one, and a
-  broker whose data was wiped draws a new one. :attr:`LogHub.stream_id` holds it.
-* **A cursor ahead of this gateway's copy is not a reset here**: on a shared log it means
-  this gateway's follower is a few events behind another's, so the client simply waits for
-  them (the live subscription delivers them). A cursor from *another* stream is told apart
-  by the stream id, not by its number.
+  broker whose data was wiped draws a new one. It is the hub's *epoch* (:mod:`rtlab.hub`,
+  "Stream identity"), so the resume tokens ``<epoch>-<seq>`` that one gateway hands out are
+  good on every other, and a token from another stream gets a reset on all of them.
+* **A cursor ahead of this gateway's copy is not a reset here** when its token names this
+  stream: on a shared log it means this gateway's follower is a few events behind another's,
+  so the client simply waits for them (the live subscription delivers them). A token from
+  *another* stream is told apart by its epoch, not by its number, and is reset.
 * **The broker going away** does not drop a gateway's clients: the follower retries every
   quarter second, :meth:`BrokerLink.status` says ``"down"`` (and ``GET /broker`` on the
   gateway answers it, a log line says it), and when the broker is back the follower reads
@@ -44,7 +46,6 @@ Durability is the broker's: rtlab starts one with an append-only file
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -57,8 +58,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..hub import Event, Hub
+from ..hub import Event, Hub, new_epoch
 from ..wire.broker import APPEND_SCRIPT, Keys, decode_entry, encode_fields, entry_id, split_url
+from ..wire.event import encode_payload, freeze
 
 __all__ = ["BrokerLink", "BrokerLog", "LogHub", "LogWriter", "MAX_PENDING_PUBLISHES"]
 
@@ -93,7 +95,7 @@ class BrokerLog:
 
     async def open(self) -> str:
         """Reach the broker and learn (or draw, the first time) the stream's id; returns it."""
-        await self.redis.set(self.keys.epoch, secrets.token_hex(4), nx=True)
+        await self.redis.set(self.keys.epoch, new_epoch(), nx=True)  # the first process to ask draws it
         raw = await self.redis.get(self.keys.epoch)
         self.stream_id = raw.decode()
         return self.stream_id
@@ -120,10 +122,10 @@ class BrokerLog:
         entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=count)
         return [decode_entry(eid, fields) for eid, fields in reversed(entries)]
 
-    async def state(self) -> dict[str, Any]:
-        """The latest payload of each event type."""
+    async def state(self) -> dict[str, str]:
+        """The latest payload of each event type, as its JSON text."""
         raw = await self.redis.hgetall(self.keys.state)
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def read_after(self, seq: int, count: int = READ_COUNT,
                          block_ms: int | None = BLOCK_MS) -> list[Event]:
@@ -154,19 +156,20 @@ class LogHub(Hub):
     """
 
     def __init__(self, link: BrokerLink, replay: int, queue_size: int) -> None:
-        super().__init__(replay=replay, queue_size=queue_size)
+        super().__init__(replay=replay, queue_size=queue_size, epoch=link.log.stream_id)
         self.link = link
 
     @property
     def stream_id(self) -> str:
-        """The stream's id, kept in the broker: the same on every gateway (module docstring)."""
-        return self.link.log.stream_id
+        """The stream's id, kept in the broker: this hub's epoch, the same on every gateway."""
+        return self.epoch
 
-    def publish(self, type: str, data: Any = None, sent_ns: int | None = None, **_: Any) -> None:  # type: ignore[override]
+    def publish(self, type: str, data: Any = None, sent_ns: int | None = None, *,  # type: ignore[override]
+                data_json: str | None = None) -> None:
         """Send the event to the broker, which numbers it; it comes back through the follower."""
         if self.closed:
             raise RuntimeError("this hub is closed (its server was stopped)")
-        self.link.writer.put(type, data, time.monotonic_ns() if sent_ns is None else sent_ns)
+        self.link.writer.put(type, data, time.monotonic_ns() if sent_ns is None else sent_ns, data_json)
 
     def ingest(self, events: list[Event]) -> None:
         """Take events the broker numbered, in order: what :meth:`~rtlab.hub.Hub.publish` does
@@ -184,17 +187,23 @@ class LogHub(Hub):
             self.latest_seq = event.seq
             self.buffer.append(event)
             self.state[event.type] = event.data
+            self.state_json[event.type] = event.data_json or encode_payload(event.data)
             for sub in list(self._subscribers):
                 sub._deliver(event)
         if events and self._changed is not None and not self._changed.done():
             self._changed.set_result(None)  # wake the long polls waiting in wait_after()
             self._changed = None
 
-    def reset_note(self, since: int, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        """No reset for a cursor that is merely ahead of this copy: it waits for the follower."""
-        if since > self.latest_seq:
+    def load_state(self, texts: dict[str, str]) -> None:
+        """The state hash from the broker: each type's latest payload, as JSON text."""
+        for type_, text in texts.items():
+            self.state[type_], self.state_json[type_] = freeze(text), text
+
+    def reset_note(self, since: int, stream: str | None = None) -> dict[str, Any] | None:
+        """No reset for a cursor of this stream that is merely ahead of this copy: it waits."""
+        if since > self.latest_seq and (stream is None or stream == self.epoch):
             return None
-        return super().reset_note(since, *args, **kwargs)
+        return super().reset_note(since, stream)
 
 
 class LogWriter:
@@ -216,12 +225,12 @@ class LogWriter:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="rtlab-broker-writer")
 
-    def put(self, type: str, data: Any, sent_ns: int) -> None:
+    def put(self, type: str, data: Any, sent_ns: int, data_json: str | None = None) -> None:
         if len(self.pending) >= self.max_pending:
             self.refused += 1
             LOG.warning("broker unreachable and %d publishes queued: event refused", self.max_pending)
             return
-        self.pending.append(encode_fields(type, data, sent_ns))
+        self.pending.append(encode_fields(type, data, sent_ns, data_json))
         self._wake.set()
 
     @property
@@ -260,7 +269,8 @@ class BrokerLink:
     def __init__(self, url: str, replay: int, queue_size: int, name: str = "gateway") -> None:
         self.log = BrokerLog(url, maxlen=max(100_000, replay))
         self.writer = LogWriter(self.log)
-        self.hub = LogHub(self, replay, queue_size)
+        self.replay, self.queue_size = replay, queue_size
+        self.hub: LogHub = None  # type: ignore[assignment]  # made in open(), once the stream's id is known
         self.name = name
         self.down_since: float | None = None
         self.outages = 0
@@ -279,8 +289,9 @@ class BrokerLink:
         except _DOWN as exc:
             await link.log.close()
             raise ConnectionError(f"cannot reach the broker at {url}: {exc}") from None
+        link.hub = LogHub(link, replay, queue_size)  # its epoch: the stream's id, from the broker
         link.hub.ingest(tail)
-        link.hub.state.update(state)
+        link.hub.load_state(state)
         link.writer.start()
         link._task = asyncio.get_running_loop().create_task(link._follow(), name="rtlab-broker-follower")
         return link

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from .. import lab
+from ..wire.event import checked
 from .broker import _DOWN, BrokerLog, LogWriter
 
 __all__ = ["BrokerPublisher"]
@@ -58,8 +59,9 @@ class BrokerPublisher:
         """Queue one event for the broker (from any thread); the clock starts now."""
         if self._loop_thread is None or self.writer is None:
             raise RuntimeError("start() the publisher first")
+        frozen, data_json = checked(type, data, sent_ns)  # BadEvent here, as Server.publish does
         stamp = time.monotonic_ns() if sent_ns is None else sent_ns
-        self._loop_thread.call_soon(self.writer.put, type, data, stamp)
+        self._loop_thread.call_soon(self.writer.put, type, frozen, stamp, data_json)
 
     def flush(self, timeout: float = 10) -> bool:
         """Wait until every queued publish is in the broker; ``False`` if ``timeout`` passed."""

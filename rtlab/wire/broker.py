@@ -21,12 +21,11 @@ after 17) or ``XRANGE key 18-0 +``, on any gateway, with no table from one to th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .event import Event
+from .event import Event, encode_payload, freeze
 
 __all__ = ["APPEND_SCRIPT", "DEFAULT_STREAM", "Keys", "decode_entry", "encode_fields", "entry_id",
            "seq_of", "split_url"]
@@ -84,9 +83,10 @@ def seq_of(entry: str | bytes) -> int:
     return int(ms)
 
 
-def encode_fields(type: str, data: Any, sent_ns: int) -> list[str]:
-    """One event as the ``type, data, sent_ns`` strings the append script takes (data as JSON)."""
-    return [type, json.dumps(data, separators=(",", ":"), ensure_ascii=False), str(int(sent_ns))]
+def encode_fields(type: str, data: Any, sent_ns: int, data_json: str | None = None) -> list[str]:
+    """One event as the ``type, data, sent_ns`` strings the append script takes (data as JSON;
+    ``data_json`` when it was already encoded and checked at publish)."""
+    return [type, encode_payload(data) if data_json is None else data_json, str(int(sent_ns))]
 
 
 def decode_entry(entry: str | bytes, fields: dict[Any, Any]) -> Event:
@@ -97,7 +97,8 @@ def decode_entry(entry: str | bytes, fields: dict[Any, Any]) -> Event:
             raise ValueError(f"stream entry {entry!r} has no {key!r} field")
         return value.decode() if isinstance(value, bytes) else str(value)
 
-    return Event(seq_of(entry), text("type"), json.loads(text("data")), int(text("sent_ns")))
+    data_json = text("data")  # kept as it came: the event is never encoded again
+    return Event(seq_of(entry), text("type"), freeze(data_json), int(text("sent_ns")), data_json)
 
 
 def split_url(url: str) -> tuple[str, str]:
