@@ -195,3 +195,30 @@ def test_broker_down_gateways_keep_their_clients_and_catch_up(tmp_path):
                 player.stop()
     finally:
         own.close()
+
+
+# -- stream identity: a cursor from another stream is told, whatever its number -------------------
+@needs_broker
+@pytest.mark.parametrize("transport", ["websocket", "sse", "long-polling", "short-polling"])
+@pytest.mark.parametrize("new_stream", [5, 60], ids=["new-stream-behind", "new-stream-ahead"])
+def test_a_cursor_from_another_stream_gets_a_reset(broker, transport, new_stream):
+    """A client has seqs 1..20 of stream A; its gateway is replaced, on the same port, by one
+    serving stream B (another stream on the broker, with ``new_stream`` events: behind or ahead
+    of the cursor). It must be told (a reset) and start B from seq 1 — never spliced into B."""
+    first = serve(transport, broker=fresh(broker), name=f"identity-a-{transport}")
+    port = first.port
+    try:
+        client = connect(transport, first.url, name=f"identity-{transport}-{new_stream}")
+        for i in range(20):
+            first.publish("tick", {"stream": "A", "i": i})
+        assert client.wait_for(20)
+        first.stop()
+        other = fresh(broker)
+        second = serve(transport, broker=other, port=port, name=f"identity-b-{transport}")
+        for i in range(new_stream):
+            second.publish("tick", {"stream": "B", "i": i})
+        assert lab.wait_until(lambda: client.recorder.resets == 1 and client.last_seq == new_stream, 15), \
+            (client.recorder.resets, client.last_seq, client.recorder.errors[-3:])
+        assert client.recorder.seqs == list(range(1, 21)) + list(range(1, new_stream + 1))
+    finally:
+        lab.stop_all()
