@@ -270,3 +270,36 @@ def test_no_broker_binary_says_what_to_install(monkeypatch):
         process.start()
     process.close()
     assert "\n" not in str(info.value)  # one line
+
+
+@needs_broker
+def test_a_gateway_notices_when_the_broker_lost_its_stream(broker):
+    """A broker restarted without its data (or wiped) starts numbering from 1 under a new id:
+    the gateway must not read on from its old seq, which would splice the two streams."""
+    from rtlab.net.broker_publisher import BrokerPublisher
+
+    url = fresh(broker)
+    gateway = serve("websocket", broker=url, name="lost-stream")
+    try:
+        client = connect("websocket", gateway.url, name="lost-stream-client")
+        for i in range(30):
+            gateway.publish("tick", {"old": i})
+        assert client.wait_for(30)
+        old_id = status(gateway.port)["stream_id"]
+        with BrokerPublisher(url) as publisher:
+            publisher.call(publisher.log.wipe())  # the stream is gone, as after a restart without AOF
+        with BrokerPublisher(url) as publisher:  # a new stream, under a new id
+            for i in range(5):
+                publisher.publish("tick", {"new": i})
+            assert publisher.flush()
+        assert lab.wait_until(lambda: status(gateway.port)["streams_lost"] == 1, 10)
+        now = status(gateway.port)
+        assert now["stream_id"] != old_id
+        assert lab.wait_until(lambda: gateway.read(lambda s: s.hub.latest_seq) == 5, 10)
+        assert [e.data for e in gateway.read(lambda s: list(s.hub.buffer))] == [{"new": i} for i in range(5)]
+        # The client was dropped, came back with its old token, was told, and has the new stream.
+        assert lab.wait_until(lambda: client.recorder.resets == 1 and client.last_seq == 5, 10), \
+            (client.recorder.resets, client.last_seq)
+        assert client.recorder.seqs == list(range(1, 31)) + list(range(1, 6))
+    finally:
+        lab.stop_all()

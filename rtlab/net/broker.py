@@ -194,6 +194,19 @@ class LogHub(Hub):
             self._changed.set_result(None)  # wake the long polls waiting in wait_after()
             self._changed = None
 
+    def restart_stream(self, stream_id: str) -> None:
+        """The broker's stream was lost: start over empty, and drop every client (they come back)."""
+        self.epoch = stream_id  # tokens of the old stream are now another stream's: a reset
+        self.buffer.clear()
+        self.state.clear()
+        self.state_json.clear()
+        self.latest_seq = 0
+        for sub in list(self._subscribers):
+            sub.close()  # the push handlers end and close their connections: clients reconnect
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)  # parked long polls answer now
+            self._changed = None
+
     def load_state(self, texts: dict[str, str]) -> None:
         """The state hash from the broker: each type's latest payload, as JSON text."""
         for type_, text in texts.items():
@@ -275,6 +288,8 @@ class BrokerLink:
         self.down_since: float | None = None
         self.outages = 0
         self.caught_up = 0  # events read in the first answer after an outage, in all
+        self.streams_lost = 0  # times the broker came back without this stream (see _check_stream)
+        self._quiet = False  # the last read found nothing new: time to check the stream is ours
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -300,7 +315,10 @@ class BrokerLink:
         hub = self.hub
         while not hub.closed:
             try:
+                if self.down_since is not None or self._quiet:
+                    await self._check_stream()  # back after an outage, or a quiet second: same stream?
                 events = await self.log.read_after(hub.latest_seq)
+                self._quiet = not events
             except _DOWN as exc:
                 if self.down_since is None:
                     self.down_since = time.monotonic()
@@ -320,6 +338,25 @@ class BrokerLink:
                 self.down_since = None
             hub.ingest(events)
 
+    async def _check_stream(self) -> None:
+        """If the broker no longer holds this stream (restarted without its data, or wiped), serve
+        the new one: reading on from ``<latest seq>-0`` would splice the new stream onto the old.
+
+        The stream's id tells: it is gone, or another, when the stream was lost. The hub then
+        starts over empty under the new id, and its clients are disconnected, so that they
+        come back, are told (a reset) and start the new stream from seq 1.
+        """
+        raw = await self.log.redis.get(self.log.keys.epoch)
+        if raw is not None and raw.decode() == self.log.stream_id:
+            return
+        old = self.log.stream_id
+        new = await self.log.open()
+        LOG.warning("%s: the broker lost stream %s (restarted without its data, or wiped); serving "
+                    "stream %s from seq 1, and %d clients start over", self.name, old, new,
+                    self.hub.subscriber_count)
+        self.streams_lost += 1
+        self.hub.restart_stream(new)
+
     def status(self) -> dict[str, Any]:
         """``{"broker": "up"|"down", ...}``: what ``GET /broker`` answers."""
         now = time.monotonic()
@@ -328,7 +365,8 @@ class BrokerLink:
                 "down_for_s": round(now - down, 3) if down is not None else 0.0,
                 "url": self.log.url, "stream": self.log.stream, "stream_id": self.log.stream_id,
                 "latest_seq": self.hub.latest_seq, "clients": self.hub.subscriber_count,
-                "outages": self.outages, "publishes_queued": len(self.writer.pending),
+                "outages": self.outages, "streams_lost": self.streams_lost,
+                "publishes_queued": len(self.writer.pending),
                 "publishes_refused": self.writer.refused}
 
     async def handle_status(self, request: web.Request) -> web.Response:
