@@ -38,6 +38,11 @@ same stream::
   quarter second, :meth:`BrokerLink.status` says ``"down"`` (and ``GET /broker`` on the
   gateway answers it, a log line says it), and when the broker is back the follower reads
   on from its last id and every client catches up. Publishes wait in a bounded queue.
+* **A broker that lost the stream** (restarted without its append-only file, or wiped) is
+  told by the stream id: gone, or another. The follower checks it after an outage and on
+  every quiet second; reading on from its old seq would splice the new stream onto the old
+  one, so the gateway starts over under the new id and drops its clients, who come back and
+  are told (a reset).
 
 Durability is the broker's: rtlab starts one with an append-only file
 (:mod:`rtlab.net.broker_process`), so a restarted broker keeps the stream.
