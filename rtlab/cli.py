@@ -71,10 +71,20 @@ def _network_json(network: NetworkPath | None) -> dict[str, object]:
     return info
 
 
-def _until_signal() -> threading.Event:
+def _until_signal(exit_with_parent: bool = False) -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM — or, with ``exit_with_parent``, when the process that
+    started this one is gone (a cluster's gateways must not outlive a killed kernel)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if exit_with_parent:
+        parent = os.getppid()
+
+        def watch() -> None:
+            while not stop.wait(0.5):
+                if os.getppid() != parent:
+                    stop.set()
+        threading.Thread(target=watch, name="rtlab-parent-watch", daemon=True).start()
     return stop
 
 
@@ -84,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
         options["name"] = args.name
     server = serve(args.transport, port=args.port, host=args.host, network=network_from(args), **options)
     feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start() if args.rate > 0 else None
-    stop = _until_signal()
+    stop = _until_signal(args.exit_with_parent)
     # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
     # library expect), http:// for the three others.
     def scheme(url: str) -> str:
@@ -113,7 +123,7 @@ def _publish(args: argparse.Namespace) -> int:
     publisher = BrokerPublisher(args.broker, name="quiz-service").start()
     scenario = quiz_service(args.seed) if args.scenario == "quiz" else args.scenario
     feed = Feed(publisher, scenario, rate=args.rate, seed=args.seed).start()
-    stop = _until_signal()
+    stop = _until_signal(args.exit_with_parent)
     print(json.dumps({"publisher": os.getpid(), "broker": args.broker, "rate": args.rate,
                       "stream_id": publisher.stream_id}), flush=True)
     try:
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker", help="keep the stream in this broker (redis://...; 'auto' starts one)")
     p.add_argument("--name", help="the server's name (in its log lines)")
     p.add_argument("--replay", type=int, default=10_000, help="events kept for resuming clients")
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default loopback; anything else prints a warning)")
     p.add_argument("--scenario", choices=list(SCENARIOS), default="ticker")
@@ -205,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=2.0, help="events per second (default 2)")
     p.add_argument("--scenario", choices=["quiz", *SCENARIOS], default="quiz")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("cluster", help="a broker, N gateway processes and the quiz service")

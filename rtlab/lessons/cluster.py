@@ -151,7 +151,9 @@ class Cluster:
         return self
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "rtlab", *args], stdin=subprocess.DEVNULL,
+        # --exit-with-parent: if this process dies without stopping them (a killed kernel), they go too.
+        return subprocess.Popen([sys.executable, "-m", "rtlab", *args, "--exit-with-parent"],
+                                stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if self.quiet else None,
                                 text=True, start_new_session=True)
 

@@ -12,7 +12,9 @@ notebooks start one here, so nothing has to be installed by hand or started in a
 * it keeps an append-only file (AOF, ``appendfsync everysec``) in a temporary folder, so a
   broker stopped and started again on the same folder has the whole stream (what "a durable
   log" means here); the folder goes when the broker is stopped for good;
-* it is stopped at interpreter exit.
+* it is stopped at interpreter exit, and it goes by itself when the process that started it
+  dies without running its exit handlers (a killed kernel): a small Python watcher starts it
+  and ends it once its parent is gone (:data:`WATCHER`), so no broker outlives the lab.
 
 Without a binary, :func:`find_broker_binary` returns ``None`` and :meth:`BrokerProcess.start`
 raises one line saying what to install (:data:`MISSING_BROKER`).
@@ -28,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -118,7 +121,8 @@ class BrokerProcess:
         args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
                 "--dir", self.data_dir, "--appendonly", "yes", "--appendfsync", "everysec",
                 "--save", "", "--daemonize", "no", "--logfile", "broker.log", "--loglevel", "warning"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        watcher = [sys.executable, "-c", WATCHER]  # a bare Python: it imports nothing of rtlab
+        self.process = subprocess.Popen(watcher + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
         _running.add(self)
         deadline = time.monotonic() + timeout
@@ -135,17 +139,17 @@ class BrokerProcess:
         """Stop the broker (SIGTERM: it flushes its AOF). The data folder stays for :meth:`start`."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)  # the broker and its watcher: a group of their own
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
 
     def kill(self) -> None:
         """SIGKILL: the broker dies mid-flight, as a crashed machine's would."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            _signal_group(self.process, signal.SIGKILL)
             self.process.wait()
         self.process = None
 
@@ -181,3 +185,30 @@ def start_broker() -> BrokerProcess:
 def _stop_all() -> None:
     for broker in list(_running):
         broker.close()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # start_new_session: the watcher leads a group with the broker
+    except ProcessLookupError:
+        pass
+
+
+
+# Run the broker (argv) as a child, and end it when this watcher's parent is gone. SIGTERM to
+# the process group reaches the broker (which writes its AOF and exits) and the watcher, which
+# then only waits for it.
+WATCHER = """
+import os, signal, subprocess, sys, time
+parent = os.getppid()
+child = subprocess.Popen(sys.argv[1:])
+signal.signal(signal.SIGTERM, lambda *_: None)
+signal.signal(signal.SIGINT, lambda *_: None)
+while child.poll() is None:
+    if os.getppid() != parent:
+        child.terminate()
+        child.wait()
+        break
+    time.sleep(0.5)
+sys.exit(child.returncode or 0)
+"""
