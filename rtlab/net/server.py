@@ -118,8 +118,7 @@ class Server(NetworkPathMixin):
         self.requested_port = port
         self.port = 0
         self.name = name or self.transport
-        self.replay, self.queue_size = replay, queue_size
-        self.broker = broker  # None: the stream in this process; a URL: see rtlab.net.backends
+        self.replay, self.queue_size, self.broker = replay, queue_size, broker  # broker: net.backends
         self.max_request_bytes = max_request_bytes
         self.requested_max_connections = max_connections  # what was asked; what the fd limit allows:
         self.max_connections, self.hard_max_connections = connection_limits(max_connections)
