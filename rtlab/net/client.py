@@ -15,6 +15,7 @@ that talks its protocol and calls :meth:`Client.received` for each event. The ba
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -47,7 +48,7 @@ class Client:
 
     def __init__(
         self,
-        url: str,
+        url: str | list[str],
         *,
         name: str | None = None,
         on_event: Callable[[Event], Any] | None = None,
@@ -60,7 +61,10 @@ class Client:
         """A client, not yet started (:meth:`start`, or use :func:`rtlab.connect`).
 
         Args:
-            url: the server's URL (``server.url``).
+            url: the server's URL (``server.url``), or a list of gateways' URLs serving one
+                stream (a cluster on a broker): the client picks one (by its name, so clients
+                spread) and moves to the next each time it has to reconnect, resuming from its
+                cursor there — what mobile clients do with DNS round robin.
             name: the name it is registered under; starting another client with the same
                 name (a re-run cell) stops this one. It is also sent as ``?client=``, so the
                 server counts this client's bytes apart.
@@ -78,11 +82,17 @@ class Client:
                 one phone on 3G beside others on Wi-Fi. A server's own ``network=`` already
                 puts a path in front of every client; this adds one more, for this client only.
         """
-        self.url = url
-        self.direct_url = url  # what ``url`` was before a network path was put in front of it
+        self.name = name or _next_name(self.transport)
+        self.gateways = [url] if isinstance(url, str) else list(url)
+        if not self.gateways:
+            raise ValueError("url: give a URL, or a non-empty list of gateway URLs")
+        self.url = self.gateways[random.Random(self.name).randrange(len(self.gateways))]
+        self.moves = 0  # times this client moved to another gateway
+        if network is not None and len(self.gateways) > 1:
+            raise ValueError("network= puts a path in front of one server: give one URL, not a list")
+        self.direct_url = self.url  # what ``url`` was before a network path was put in front of it
         self.network = network
         self.relay: Relay | None = None
-        self.name = name or _next_name(self.transport)
         self.on_event = on_event
         self.last_seq = since  # the cursor: the last seq this client has seen
         self.stream: str | None = None  # the epoch of the stream last_seq counts in, once a server said it
@@ -160,6 +170,9 @@ class Client:
         """The connection was lost and the client is about to try again: count it (and trace it)."""
         self.recorder.reconnects += 1
         self.note("reconnect", why[:60] or "reconnect")
+        if len(self.gateways) > 1:  # its gateway may be gone: try the next one, with the same cursor
+            self.url = self.gateways[(self.gateways.index(self.url) + 1) % len(self.gateways)]
+            self.moves += 1
 
     # -- the one resume rule, on the client's side ------------------------------------------
     def cursor(self) -> str:

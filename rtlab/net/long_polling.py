@@ -2,9 +2,9 @@
 
 This is how configuration centres push changes over plain HTTP — Apollo to this day, Nacos
 until 1.x (Nacos 2.x, 2021, moved its listeners to gRPC long connections): a watcher's request
-is parked on the server until a change happens or the hold time ends. An event then waits only for the answer to travel — no polling interval —
-but every waiting client holds an open connection, and every event costs a fresh
-request.
+is parked on the server until a change happens or the hold time ends. An event then waits
+only for the answer to travel — no polling interval — but every waiting client holds an open
+connection, and every event costs a fresh request.
 
 The cursor matters. A client sends ``since=N``, the ``seq`` of the last event it saw;
 the server answers with **every** event after N, so nothing published between two polls

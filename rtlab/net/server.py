@@ -34,6 +34,7 @@ from .. import lab
 from ..hub import Hub
 from ..trace import Trace
 from ..wire.event import checked
+from .backends import open_hub
 from .limits import ConnectionKeeper, HostCheck, connection_limits, gate
 from .meter import ConnectionStats, CountingProtocol, Meter, ServerStats, connection_stats
 from .path_mixin import NetworkPath, NetworkPathMixin
@@ -61,7 +62,7 @@ class Server(NetworkPathMixin):
         name: str | None = None,
         # The event stream
         replay: int = 10_000,
-        queue_size: int = 1_000,
+        queue_size: int = 1_000, broker: str | None = None,
         # Limits
         max_request_bytes: int = 64 * 1024,
         max_connections: int = 16_384,
@@ -88,6 +89,7 @@ class Server(NetworkPathMixin):
                 cursor. Older ones are announced to them as a gap.
             queue_size: how many events a pushing connection may fall behind before it is
                 dropped (it reconnects and resumes from the replay buffer).
+            broker: a broker URL (``redis://…``): the stream lives there, shared by every server on it.
             max_request_bytes: the largest request body accepted; a bigger one gets 413
                 before anything reads it.
             max_connections: open connections at once, per server (on loopback every client
@@ -100,9 +102,8 @@ class Server(NetworkPathMixin):
                 (a peer that stopped reading); then the connection is closed.
             allowed_hosts: names (``"lab.example"``, ``"lab.example:8443"``) answered besides
                 loopback ones; ``RTLAB_ALLOWED_HOSTS`` adds more (see "The Host check" there).
-            trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's
-                arrival, each response head's departure and each publish, to draw a sequence
-                diagram from.
+            trace: keep a :class:`~rtlab.trace.Trace` (``server.trace``) of each request's arrival,
+                each response head's departure and each publish, to draw a sequence diagram from.
             network: an emulated network path in front of the server: a profile name (``"4g"``,
                 see :data:`rtlab.net.path_model.PROFILES`), a ``NetworkPath``, or ``None``. Then
                 :attr:`url` leads through it (:mod:`rtlab.net.path`), :attr:`direct_url` not.
@@ -117,8 +118,7 @@ class Server(NetworkPathMixin):
         self.requested_port = port
         self.port = 0
         self.name = name or self.transport
-        self.replay = replay
-        self.queue_size = queue_size
+        self.replay, self.queue_size, self.broker = replay, queue_size, broker  # broker: net.backends
         self.max_request_bytes = max_request_bytes
         self.requested_max_connections = max_connections  # what was asked; what the fd limit allows:
         self.max_connections, self.hard_max_connections = connection_limits(max_connections)
@@ -155,11 +155,11 @@ class Server(NetworkPathMixin):
         return self
 
     async def _start(self) -> None:
-        self.hub = Hub(replay=self.replay, queue_size=self.queue_size)
         app = web.Application(
             client_max_size=self.max_request_bytes, middlewares=[self._track_requests]
         )
         self.setup_routes(app)
+        self.hub = await open_hub(self, app)  # in memory, or a broker's log (rtlab.net.backends)
         if self.trace is not None:
             app.on_response_prepare.append(self._trace_answer)  # a response head leaving, streams too
         app.router.add_get("/clock", self.handle_clock)  # for clients on another clock: rtlab.lessons.browser
@@ -341,8 +341,8 @@ class Server(NetworkPathMixin):
 
     def _publish_on_loop(self, type: str, data: Any, sent_ns: int, data_json: str) -> None:
         if self.hub is not None and not self.hub.closed:
-            event = self.hub.publish(type, data, sent_ns, data_json=data_json)
-            if self.trace is not None:
+            event = self.hub.publish(type, data, sent_ns, data_json=data_json)  # None with a broker
+            if self.trace is not None and event is not None:
                 self.trace.note("publish", f"#{event.seq} {type}", seq=event.seq, t_ns=sent_ns)
 
     async def _trace_answer(self, request: web.Request, response: web.StreamResponse) -> None:

@@ -19,8 +19,8 @@ Messages are JSON text frames:
 
 * server → client, first, if the client asked with ``?hello=1`` (rtlab's client does; other
   clients see only events): ``{"type": "hello", "stream": "3f9a1c02", "name": "Ada",
-  "token": "..."}`` — the stream id its cursor counts in (see "Stream
-  identity" in :mod:`rtlab.hub`; the client sends ``?since=<stream>-<seq>`` back), the name
+  "token": "..."}`` — the stream id its cursor counts in (see "Stream identity" in
+  :mod:`rtlab.hub`; the client sends ``?since=<stream>-<seq>`` back), the name
   this server gave the connection (unique among open connections: a second "Ada" is
   "Ada (2)") and a token that gets the same name back on a reconnect (``?token=``);
 * server → client, each event: ``{"seq": 7, "type": "question", "data": {...}, "sent_ns": ...}``
@@ -33,10 +33,10 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
 * an ``Origin`` not in ``origins`` → ``403`` before the upgrade (cross-site WebSocket
   hijacking: a page on another site must not ride on the learner's cookies; RFC 6455 §10.2);
 * a message over ``max_message_bytes`` → close ``1009`` (too big), other clients unaffected;
-* a text frame that is not UTF-8 → close ``1007``; a binary frame → close ``1003``;
-* text that is not a JSON object (or nested too deep to parse) → an ``{"type": "error"}``
-  message, and the connection stays; more than ``max_messages_per_s`` messages a second →
-  an error message, and the extra ones are dropped unread;
+* a text frame that is not UTF-8 → close ``1007``; a binary frame → ``1003``, unless asked for (the
+  quiz in Protocol Buffers: :mod:`rtlab.net.binary_frames`); text that is not a JSON object (or
+  nested too deep to parse) → an ``{"type": "error"}``, and the connection stays; over
+  ``max_messages_per_s`` messages a second → an error, and the extra ones are dropped unread;
 * an unmasked client frame, or a close frame with a code no peer may send (1005, 1006, 1015,
   0–999, 1016–2999, 5000 and up; RFC 6455 §7.4) → close ``1002`` (protocol error). aiohttp's
   frame reader accepts both, so :class:`rtlab.wire.websocket.ClientFrameCheck` reads each
@@ -49,9 +49,8 @@ What the server refuses, and how (close codes from RFC 6455 §7.4.1):
 
 Compression (permessage-deflate) is off by default: a small message compressed on its own
 shrinks by a few percent; the big savings come from the deflate window each connection keeps
-across messages (context takeover), paid for in CPU and memory per connection.
-``compress=True`` turns it on to measure that (:func:`rtlab.wire.websocket.deflate_sizes`
-shows both cases).
+across messages (context takeover), paid for in CPU and memory per connection. ``compress=True``
+turns it on to measure that (:func:`rtlab.wire.websocket.deflate_sizes` shows both cases).
 
 This module holds the server and the client; :mod:`rtlab.net.probes` speaks the protocol by
 hand over a bare socket (a handshake to print, a peer that goes silent).
@@ -70,6 +69,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..hub import Event, SubscriberOverflow
 from ..wire.websocket import frame_guard
+from . import binary_frames as frames
 from .client import Client as BaseClient
 from .meter import connection_stats
 from .peers import PeerNames
@@ -160,8 +160,8 @@ class WebSocketServer(PushServer):
                 "server's origins= if this page is yours\n")
         stream, since = cursor_param(request) or (None, 0)
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=self.compress,
-                                   max_msg_size=self.max_message_bytes)
-        await ws.prepare(request)
+                                   max_msg_size=self.max_message_bytes, protocols=(frames.SUBPROTOCOL,))
+        await ws.prepare(request)  # the subprotocol is chosen here, if the client offered it
         stats = connection_stats(request)
         if stats is not None:  # from now on every client frame is checked before aiohttp reads it
             stats.guard = frame_guard()
@@ -194,6 +194,7 @@ class WebSocketServer(PushServer):
                     stream: str | None = None, hello: dict[str, Any] | None = None) -> None:
         hub = self.hub
         assert hub is not None
+        send = frames.event_sender(ws, self.wire_form)  # text frames, or binary ones (rtlab.quiz.protobuf)
         try:
             if hello is not None:
                 await ws.send_str(json.dumps(hello))
@@ -203,11 +204,11 @@ class WebSocketServer(PushServer):
             if resume.gap is not None:
                 await ws.send_str(json.dumps({"type": "gap", **resume.gap.note()}))
             for event in resume.events:
-                await ws.send_str(event.to_json())
+                await send(event)
             last = resume.last_seq
             async for event in subscription:  # ends when the hub closes: the server is stopping
                 if event.seq > last:
-                    await ws.send_str(self.wire_form(event))
+                    await send(event)
                     last = event.seq
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         except SubscriberOverflow as exc:
@@ -221,15 +222,14 @@ class WebSocketServer(PushServer):
     async def _read(self, ws: web.WebSocketResponse, name: str) -> None:
         budget, refilled = self.max_messages_per_s, time.monotonic()  # a token bucket per connection
         async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA,
-                               message=b"binary frames are not accepted: send JSON text")
+            if msg.type == WSMsgType.BINARY and ws.ws_protocol != frames.SUBPROTOCOL:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=frames.REFUSED)
                 return
-            if msg.type != WSMsgType.TEXT:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue  # errors close the socket themselves (1009 too big, 1007 bad UTF-8)
             self.messages_received += 1
             try:
-                message = json.loads(msg.data)
+                message = frames.read_message(msg)  # JSON text, or a ProtoBuf answer
                 if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                     raise ValueError("expected a JSON object with a string 'type'")
             except RecursionError:  # a ValueError's cousin: "[[[[...", thousands deep
@@ -276,19 +276,19 @@ class WebSocketClient(BaseClient):
 
     transport = "websocket"
 
-    def __init__(self, url: str, *, compress: bool = False, heartbeat: float | None = None,
+    def __init__(self, url: str | list[str], *, compress: bool = False, heartbeat: float | None = None,
                  on_message: Callable[[dict[str, Any]], Any] | None = None,
-                 origin: str | None = None, **kwargs: Any) -> None:
+                 origin: str | None = None, encoding: str = "json", **kwargs: Any) -> None:
         """A WebSocket client, not yet started.
 
         Args:
             url: the server's ``/ws`` URL (``http://`` or ``ws://``).
             compress: offer permessage-deflate.
-            heartbeat: seconds between this client's own pings (``None``: only answer the
-                server's).
+            heartbeat: seconds between this client's own pings (``None``: only answer the server's).
             on_message: called with each JSON message that is not an event (echo replies,
                 quiz acks, errors), on the client loop.
             origin: an ``Origin`` header to send, as a browser would.
+            encoding: ``"json"``, or ``"protobuf"`` for binary frames (:mod:`rtlab.net.binary_frames`).
             **kwargs: as :class:`rtlab.net.client.Client` (name, on_event, since, recorder).
         """
         super().__init__(url, **kwargs)
@@ -296,6 +296,7 @@ class WebSocketClient(BaseClient):
         self.heartbeat = heartbeat
         self.on_message = on_message  # for messages that are not events (echo, results, errors)
         self.origin = origin
+        self.encoding = frames.check_encoding(encoding)
         self.close_code: int | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected: asyncio.Event | None = None
@@ -317,6 +318,7 @@ class WebSocketClient(BaseClient):
                         self.url_with(**params), compress=15 if self.compress else 0,
                         heartbeat=self.heartbeat, headers=headers, max_msg_size=0,
                         autoping=False,  # the server's pings are answered in _read, where they show
+                        protocols=frames.offered(self.encoding),
                     ) as ws:
                         self.note("response", "101 Switching Protocols")
                         self._ws = ws
@@ -347,6 +349,8 @@ class WebSocketClient(BaseClient):
                 await ws.pong(msg.data)
                 self.note("pong", "pong")
                 continue
+            if (event := frames.binary_event(msg, self.encoding, ws.protocol)) is not None:
+                self.received(event, time.monotonic_ns())
             if msg.type != WSMsgType.TEXT:
                 continue
             recv_ns = time.monotonic_ns()
@@ -369,7 +373,7 @@ class WebSocketClient(BaseClient):
         assert self._connected is not None
         await asyncio.wait_for(self._connected.wait(), timeout)
         assert self._ws is not None
-        await self._ws.send_str(json.dumps(message))
+        await frames.send_message(self._ws, message, self.encoding)
         self.note("send", f"{{\"type\": \"{str(message.get('type'))[:16]}\" …}}")
 
     def send(self, message: dict[str, Any], timeout: float = 5) -> None:

@@ -13,6 +13,7 @@ everything stops at interpreter exit. One module per notebook holds that noteboo
 :mod:`.common` the building blocks they share.
 """
 
+from .at_scale import gateways
 from .common import counters, latency_plot, self_check, sequence, ticking_counter
 from .long_polling import config_watchers
 from .refresher import Refresher, hook, live, refresher, stop_live_views
@@ -22,5 +23,6 @@ from .sse import TokenStream, token_stream
 from .websocket import QuizView, quiz
 
 __all__ = ["QuizView", "Race", "Refresher", "TokenStream", "advisor", "config_watchers", "counters",
+           "gateways",
            "hook", "interval_slider", "latency_plot", "live", "quiz", "race", "refresher", "scoreboard",
            "self_check", "sequence", "stop_live_views", "ticking_counter", "token_stream"]
