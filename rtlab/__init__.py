@@ -51,6 +51,7 @@ _FACE: dict[str, tuple[str, str | None]] = {
     "Recorder": ("rtlab.metrics", "Recorder"),
     "Summary": ("rtlab.metrics", "Summary"),
     "summarize": ("rtlab.metrics", "summarize"),
+    "language": ("rtlab.lessons.i18n", "language"),
     "claim": ("rtlab.lessons.exercises.claims", "claim"),
     "within": ("rtlab.lessons.exercises.claims", "within"),
     # the stream

@@ -19,6 +19,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import gettext as _
+from ..i18n import t
+
 __all__ = ["Check", "ClaimFailed", "NotYet", "claim", "graded", "not_yet", "passed", "within"]
 
 
@@ -33,8 +36,9 @@ class NotYet(AssertionError):
 def claim(statement: str, holds: bool, measured: str) -> None:
     """Print ``✓ statement (measured)`` or raise :class:`ClaimFailed`."""
     if not holds:
-        raise ClaimFailed(f"✗ {statement} — measured: {measured}. If the machine was very busy, "
-                          "re-run the experiment cell; if it fails again, something is broken.")
+        raise ClaimFailed("✗ " + t("{statement} — measured: {measured}. If the machine was very busy, "
+                                   "re-run the experiment cell; if it fails again, something is broken.",
+                                   statement=statement, measured=measured))
     print(f"✓ {statement} ({measured})")
 
 
@@ -73,7 +77,8 @@ class Check:
     def __str__(self) -> str:
         if self.passed:
             return f"✓ {self.message}"
-        return f"✗ {self.verdict} — {self.message}" + (f"\nHint: {self.hint}" if self.hint else "")
+        hint = "\n" + t("Hint: {hint}", hint=self.hint) if self.hint else ""
+        return f"✗ {_(self.verdict)} — {self.message}{hint}"
 
     __repr__ = __str__
 
@@ -83,10 +88,10 @@ class Check:
     def _repr_html_(self) -> str:
         if self.passed:
             return (f"<div style='color:#1a7f37'><b>✓</b> {html.escape(self.message)}</div>")
-        hint = (f"<div style='color:#555;margin-top:2px'><b>Hint:</b> {html.escape(self.hint)}</div>"
-                if self.hint else "")
+        hint = (f"<div style='color:#555;margin-top:2px'><b>{html.escape(_('Hint:'))}</b> "
+                f"{html.escape(self.hint)}</div>" if self.hint else "")
         return (f"<div style='border-left:4px solid #b35900;padding:2px 8px'>"
-                f"<b style='color:#b35900'>✗ {html.escape(self.verdict)}</b> — "
+                f"<b style='color:#b35900'>✗ {html.escape(_(self.verdict))}</b> — "
                 f"{html.escape(self.message)}{hint}</div>")
 
 
@@ -97,7 +102,7 @@ def passed(message: str, value: Any = None) -> Check:
 
 def not_yet(message: str, hint: str = "") -> NotYet:
     """A ✗ verdict to ``raise`` inside a checker; :func:`graded` turns it into a :class:`Check`."""
-    error = NotYet(f"✗ {message}" + (f"\nHint: {hint}" if hint else ""))
+    error = NotYet(f"✗ {message}" + ("\n" + t("Hint: {hint}", hint=hint) if hint else ""))
     error.message, error.hint = message, hint
     return error
 
@@ -110,7 +115,8 @@ def _learner_line(exc: BaseException) -> str:
         filename = tb.tb_frame.f_code.co_filename
         if not filename.startswith(libraries) and f"{os.sep}rtlab{os.sep}" not in filename:
             line = linecache.getline(filename, tb.tb_lineno).strip()
-            where = f" (line {tb.tb_lineno} of your code" + (f": {line})" if line else ")")
+            where = (t(" (line {n} of your code: {line})", n=tb.tb_lineno, line=line) if line
+                     else t(" (line {n} of your code)", n=tb.tb_lineno))
         tb = tb.tb_next
     return where
 
@@ -132,11 +138,12 @@ def graded(checker: Callable[..., Check | None]) -> Callable[..., Check]:
         except NotYet as exc:
             return Check(False, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
         except ClaimFailed as exc:  # the lab's measurement, not the learner: say so, no traceback
-            return Check(False, str(exc).removeprefix("✗ "), "the machine may be very busy: run this "
-                         "cell again", verdict="could not check")
+            return Check(False, str(exc).removeprefix("✗ "), _("the machine may be very busy: run this "
+                         "cell again"), verdict="could not check")
         except Exception as exc:  # noqa: BLE001 - the learner's function raised: say so, briefly
-            return Check(False, f"your function raised {type(exc).__name__}: {exc}{_learner_line(exc)}",
-                         "read the error, fix the function, and run its cell and this one again")
-        return result if isinstance(result, Check) else passed("done")
+            return Check(False, t("your function raised {error}: {exc}{where}", error=type(exc).__name__,
+                                  exc=exc, where=_learner_line(exc)),
+                         _("read the error, fix the function, and run its cell and this one again"))
+        return result if isinstance(result, Check) else passed(_("done"))
 
     return run

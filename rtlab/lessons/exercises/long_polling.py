@@ -6,6 +6,7 @@ import http.client
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import N_, t
 from .claims import Check, graded, not_yet, passed
 
 
@@ -24,7 +25,7 @@ def _poll(conn: http.client.HTTPConnection, path: str) -> tuple[int, Any]:
 def _span(seqs: list[int]) -> str:
     """"7..9" for [7, 8, 9], "7" for [7] or [7, 7]."""
     if not seqs:
-        return "none"
+        return t("none")
     return f"{seqs[0]}" if seqs[0] == seqs[-1] else f"{seqs[0]}..{seqs[-1]}"
 
 
@@ -60,46 +61,51 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
             if status == 204:
                 if not feed.running and cursor >= changes:
                     raise not_yet(
-                        f"you polled with since={cursor}, but the newest change is {changes}: the "
-                        "server holds such a poll until a change newer than the cursor exists, "
-                        "and answers 204 when the hold ends. Nothing will ever come.",
-                        "the cursor is the seq of the last event you received")
+                        t("you polled with since={cursor}, but the newest change is {changes}: the "
+                          "server holds such a poll until a change newer than the cursor exists, "
+                          "and answers 204 when the hold ends. Nothing will ever come.",
+                          cursor=cursor, changes=changes),
+                        t("the cursor is the seq of the last event you received"))
                 continue
             if status != 200:
-                raise not_yet(f"the server answered {status} to since={cursor!r}: {body}",
-                              "next_cursor must return a non-negative int")
+                raise not_yet(t("the server answered {status} to since={cursor!r}: {body}",
+                                status=status, cursor=cursor, body=body),
+                              t("next_cursor must return a non-negative int"))
             answers += 1
             if "reset" in body:
                 raise not_yet(
-                    f"you polled with since={cursor}, but the newest change on the server was "
-                    f"{body['reset']['latest']}: a cursor ahead of the stream can only come from "
-                    "another stream, so the server answered \"reset\" (start over from 1).",
-                    "the cursor is the seq of the last event you received, never more")
+                    t("you polled with since={cursor}, but the newest change on the server was "
+                      "{latest}: a cursor ahead of the stream can only come from "
+                      "another stream, so the server answered \"reset\" (start over from 1).",
+                      cursor=cursor, latest=body["reset"]["latest"]),
+                    t("the cursor is the seq of the last event you received, never more"))
             got = [e["seq"] for e in body["events"]]
             last = seen[-1] if seen else 0
             if got and got[0] <= last:
                 again = [q for q in got if q <= last]
                 raise not_yet(
-                    f"you polled with since={cursor} and got events {_span(again)} again: you had "
-                    f"already seen up to {last}. After an answer, the cursor must move past every "
-                    "event in it, or the next poll brings them back (a duplicate is a config "
-                    "change applied twice).",
-                    "the cursor is the seq of the last event you received")
+                    t("you polled with since={cursor} and got events {again} again: you had "
+                      "already seen up to {last}. After an answer, the cursor must move past every "
+                      "event in it, or the next poll brings them back (a duplicate is a config "
+                      "change applied twice).", cursor=cursor, again=_span(again), last=last),
+                    t("the cursor is the seq of the last event you received"))
             if got and got[0] > last + 1:
                 raise not_yet(
-                    f"changes {_span([last + 1, got[0] - 1])} never arrived: after an answer whose last "
-                    f"event was {last}, next_cursor returned {cursor}, so the server skipped them. "
-                    f"If you used body['seq']: that is the newest change on the server, but one "
-                    f"answer carries at most {per_answer} events, so the rest were never sent.",
-                    "body['seq'] is the newest change on the server, not the newest one you have: "
-                    "where in the answer is the last change you actually received?")
+                    t("changes {lost} never arrived: after an answer whose last "
+                      "event was {last}, next_cursor returned {cursor}, so the server skipped them. "
+                      "If you used body['seq']: that is the newest change on the server, but one "
+                      "answer carries at most {per_answer} events, so the rest were never sent.",
+                      lost=_span([last + 1, got[0] - 1]), last=last, cursor=cursor, per_answer=per_answer),
+                    t("body['seq'] is the newest change on the server, not the newest one you have: "
+                      "where in the answer is the last change you actually received?"))
             seen.extend(got)
             new = next_cursor(cursor, body)
             if isinstance(new, bool) or not isinstance(new, int):
                 raise not_yet(
-                    f"next_cursor({cursor}, <answer with events {_span(got)}>) returned {new!r}; "
-                    "it must return an int: the since= of the next poll",
-                    "return a number: the seq of a change, taken from the answer")
+                    t("next_cursor({cursor}, <answer with events {got}>) returned {new!r}; "
+                      "it must return an int: the since= of the next poll",
+                      cursor=cursor, got=_span(got), new=new),
+                    t("return a number: the seq of a change, taken from the answer"))
             cursor = new
         conn.close()
     finally:
@@ -107,18 +113,19 @@ def check_next_cursor(next_cursor: Callable[[int, dict[str, Any]], int], changes
             feed.stop()
         server.stop()
     if seen != list(range(1, changes + 1)):
-        raise not_yet(f"after 30 s you had seen {len(seen)} of {changes} changes "
-                      f"(the last one {seen[-1] if seen else 'none'})")
-    return passed(f"{changes:,} changes, each seen exactly once and in order, in {answers} answers "
-                  f"(at most {per_answer} per answer; {changes // 2} were waiting before the first poll, "
-                  f"{changes - changes // 2} arrived while you polled)")
+        raise not_yet(t("after 30 s you had seen {seen} of {changes} changes (the last one {last})",
+                        seen=len(seen), changes=changes, last=seen[-1] if seen else t("none")))
+    return passed(t("{changes:,} changes, each seen exactly once and in order, in {answers} answers "
+                    "(at most {per_answer} per answer; {waiting} were waiting before the first poll, "
+                    "{arrived} arrived while you polled)", changes=changes, answers=answers,
+                    per_answer=per_answer, waiting=changes // 2, arrived=changes - changes // 2))
 
 
 HOLD_CASES = [
-    (30.0, 300.0, "Nacos 1.x: the client gives up after 30 s; jupyter-server-proxy cuts at 300 s"),
-    (90.0, 300.0, "Apollo: the client reads for 90 s"),
-    (30.0, 20.0, "a proxy that cuts requests after 20 s, in front of a 30 s client"),
-    (1.0, 60.0, "this lab's real test: a client that gives up after 1 s"),
+    (30.0, 300.0, N_("Nacos 1.x: the client gives up after 30 s; jupyter-server-proxy cuts at 300 s")),
+    (90.0, 300.0, N_("Apollo: the client reads for 90 s")),
+    (30.0, 20.0, N_("a proxy that cuts requests after 20 s, in front of a 30 s client")),
+    (1.0, 60.0, N_("this lab's real test: a client that gives up after 1 s")),
 ]
 
 
@@ -138,23 +145,27 @@ def check_hold_time(choose_hold: Callable[[float, float], float]) -> Check:
     for client_timeout, proxy_timeout, who in HOLD_CASES:
         hold = choose_hold(client_timeout, proxy_timeout)
         if isinstance(hold, bool) or not isinstance(hold, int | float):
-            raise not_yet(f"choose_hold({client_timeout:g}, {proxy_timeout:g}) returned {hold!r}, "
-                          "not a number of seconds")
+            raise not_yet(t("choose_hold({client:g}, {proxy:g}) returned {hold!r}, not a number of seconds",
+                            client=client_timeout, proxy=proxy_timeout, hold=hold))
         limit = min(client_timeout, proxy_timeout)
         if hold > limit - min(0.5, 0.1 * limit):
             raise not_yet(
-                f"choose_hold({client_timeout:g}, {proxy_timeout:g}) = {hold:g} s ({who}): the "
-                f"request is cut after {limit:g} s, and the 204 must travel back before that; "
-                f"leave at least {min(0.5, 0.1 * limit):g} s. Too late, and the client sees an "
-                "error instead of 'nothing new' (and a proxy may log it as a failure).",
-                "answer a little before the first of the two limits: Nacos 1.x held 29.5 s for 30 s")
+                t("choose_hold({client:g}, {proxy:g}) = {hold:g} s ({who}): the "
+                  "request is cut after {limit:g} s, and the 204 must travel back before that; "
+                  "leave at least {margin:g} s. Too late, and the client sees an "
+                  "error instead of 'nothing new' (and a proxy may log it as a failure).",
+                  client=client_timeout, proxy=proxy_timeout, hold=hold, who=t(who), limit=limit,
+                  margin=min(0.5, 0.1 * limit)),
+                t("answer a little before the first of the two limits: Nacos 1.x held 29.5 s for 30 s"))
         if hold < 0.5 * limit:
             raise not_yet(
-                f"choose_hold({client_timeout:g}, {proxy_timeout:g}) = {hold:g} s ({who}): safe, "
-                f"but an idle watcher then asks {1 / max(hold, 1e-9):.2g} times a second where "
-                f"{1 / limit:.2g} would do; with 10,000 watchers that is "
-                f"{10_000 / max(hold, 1e-9):,.0f} requests/s for nothing.",
-                "hold as long as you safely can: just under the smaller of the two limits")
+                t("choose_hold({client:g}, {proxy:g}) = {hold:g} s ({who}): safe, "
+                  "but an idle watcher then asks {rate:.2g} times a second where "
+                  "{enough:.2g} would do; with 10,000 watchers that is "
+                  "{total:,.0f} requests/s for nothing.",
+                  client=client_timeout, proxy=proxy_timeout, hold=hold, who=t(who),
+                  rate=1 / max(hold, 1e-9), enough=1 / limit, total=10_000 / max(hold, 1e-9)),
+                t("hold as long as you safely can: just under the smaller of the two limits"))
 
     client_timeout, proxy_timeout, _ = HOLD_CASES[-1]
     hold = float(choose_hold(client_timeout, proxy_timeout))
@@ -166,20 +177,21 @@ def check_hold_time(choose_hold: Callable[[float, float], float]) -> Check:
             status, _ = _poll(conn, f"{server.path}?since=0&hold={hold}&client=exercise")
         except TimeoutError as exc:
             raise not_yet(
-                f"for real: a poll held {hold:g} s, read with a {client_timeout:g} s timeout, timed "
-                "out before the 204 came back — the margin was too small for this machine",
-                "leave more room between the hold and the client's timeout") from exc
+                t("for real: a poll held {hold:g} s, read with a {client:g} s timeout, timed "
+                  "out before the 204 came back — the margin was too small for this machine",
+                  hold=hold, client=client_timeout),
+                t("leave more room between the hold and the client's timeout")) from exc
         elapsed = time.perf_counter() - started
         conn.close()
     finally:
         server.stop()
     if status != 204:
-        raise not_yet(f"for real: the idle poll answered {status}, expected 204 No Content")
+        raise not_yet(t("for real: the idle poll answered {status}, expected 204 No Content", status=status))
     nacos = choose_hold(30.0, 300.0)
-    return passed(f"all {len(HOLD_CASES)} cases hold between half the limit and the limit minus a margin; "
-                  f"for real, a poll held "
-                  f"{hold:g} s came back 204 after {elapsed * 1e3:.0f} ms, inside the {client_timeout:g} s "
-                  f"timeout. At your Nacos-style hold ({nacos:g} s) 10,000 idle watchers make "
-                  f"{10_000 / nacos:,.0f} requests/s.")
+    return passed(t("all {cases} cases hold between half the limit and the limit minus a margin; "
+                    "for real, a poll held {hold:g} s came back 204 after {ms:.0f} ms, inside the "
+                    "{client:g} s timeout. At your Nacos-style hold ({nacos:g} s) 10,000 idle watchers "
+                    "make {total:,.0f} requests/s.", cases=len(HOLD_CASES), hold=hold, ms=elapsed * 1e3,
+                    client=client_timeout, nacos=nacos, total=10_000 / nacos))
 
 

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import t
 from .claims import Check, ClaimFailed, graded, not_yet, passed, within
 
 
@@ -32,12 +33,12 @@ def check_conditional_headers(build_headers: Callable[[str | None], dict[str, st
 
     first = build_headers(None)
     if not isinstance(first, dict):
-        raise not_yet(f"build_headers(None) returned {first!r}, not a dict of headers",
-                      "return {} when there is no ETag yet")
+        raise not_yet(t("build_headers(None) returned {first!r}, not a dict of headers", first=first),
+                      t("return {} when there is no ETag yet"))
     if any(key.lower() == "if-none-match" for key in first):
-        raise not_yet(f"build_headers(None) returned {first!r}: with no ETag yet there is nothing to "
-                      "compare with, and the server would read that value as an ETag",
-                      "send If-None-Match only when previous_etag is not None")
+        raise not_yet(t("build_headers(None) returned {first!r}: with no ETag yet there is nothing to "
+                        "compare with, and the server would read that value as an ETag", first=first),
+                      t("send If-None-Match only when previous_etag is not None"))
 
     server = short_polling.Server(name="exercise-conditional").start()
     try:
@@ -61,13 +62,15 @@ def check_conditional_headers(build_headers: Callable[[str | None], dict[str, st
         headers = build_headers(etag)
         cond_bytes, statuses = bytes_for(lambda: build_headers(etag))
         if not isinstance(headers, dict):
-            raise not_yet(f"build_headers({etag!r}) returned {headers!r}, not a dict of headers")
+            raise not_yet(t("build_headers({etag!r}) returned {headers!r}, not a dict of headers",
+                            etag=etag, headers=headers))
         if statuses.count(304) != polls:
             raise not_yet(
-                f"with your headers {headers!r} the server answered {sorted(set(statuses))}, not 304. "
-                f"It answers 304 Not Modified only when If-None-Match matches the ETag it sent, "
-                f"{etag} — character for character, quotes included",
-                "send the ETag of the last response back, as it came, in an If-None-Match header")
+                t("with your headers {headers!r} the server answered {statuses}, not 304. "
+                  "It answers 304 Not Modified only when If-None-Match matches the ETag it sent, "
+                  "{etag} — character for character, quotes included",
+                  headers=headers, statuses=sorted(set(statuses)), etag=etag),
+                t("send the ETag of the last response back, as it came, in an If-None-Match header"))
 
         # Something changes: the old ETag must now bring the new state, and the new ETag a 304.
         server.publish("goal", {"minute": 12, "team": "Rovers", "score": {"Rovers": 9, "United": 0}})
@@ -75,19 +78,23 @@ def check_conditional_headers(build_headers: Callable[[str | None], dict[str, st
         while status == 304:  # the goal may still be on its way to the server's loop
             status, new_etag = _get_state(conn, path, build_headers(etag))
         if status != 200 or new_etag == etag or new_etag is None:
-            raise not_yet(f"after a new event, a poll with your headers got {status} and ETag {new_etag}")
+            raise not_yet(t("after a new event, a poll with your headers got {status} and ETag {new_etag}",
+                            status=status, new_etag=new_etag))
         status_after, _ = _get_state(conn, path, build_headers(new_etag))
         if status_after != 304:
-            raise not_yet(f"build_headers({new_etag!r}) got {status_after}: the headers must use the "
-                          "ETag you are given, not a fixed one")
+            raise not_yet(t("build_headers({new_etag!r}) got {status_after}: the headers must use the "
+                            "ETag you are given, not a fixed one",
+                            new_etag=new_etag, status_after=status_after))
         conn.close()
     finally:
         server.stop()
     saved = plain_bytes - cond_bytes
-    return passed(f"{polls} polls with nothing new: {plain_bytes:,} B on the wire without your headers, "
-                  f"{cond_bytes:,} B with them — {saved / polls:.0f} B saved per poll "
-                  f"({saved / plain_bytes:.0%}). All {polls} came back 304 Not Modified, and after a goal "
-                  f"the old ETag {etag} brought the new state ({new_etag}).")
+    return passed(t("{polls} polls with nothing new: {plain_bytes:,} B on the wire without your headers, "
+                    "{cond_bytes:,} B with them — {per_poll:.0f} B saved per poll "
+                    "({share:.0%}). All {polls} came back 304 Not Modified, and after a goal "
+                    "the old ETag {etag} brought the new state ({new_etag}).",
+                    polls=polls, plain_bytes=plain_bytes, cond_bytes=cond_bytes, per_poll=saved / polls,
+                    share=saved / plain_bytes, etag=etag, new_etag=new_etag))
 
 
 @graded
@@ -101,25 +108,27 @@ def check_prediction(predict: Callable[[float, float], tuple[float, float]],
     for interval, rate in [(0.2, 37.0), (1.0, 2.0), (0.05, 100.0), (2.0, 0.1)]:
         got = predict(interval, rate)
         if not isinstance(got, tuple | list) or len(got) != 2 or None in got:
-            raise not_yet(f"predict({interval}, {rate}) returned {got!r}; expected two numbers "
-                          "(mean_latency_ms, requests_per_s)",
-                          "replace each None with a formula in interval (and rate, if it matters)")
+            raise not_yet(t("predict({interval}, {rate}) returned {got!r}; expected two numbers "
+                            "(mean_latency_ms, requests_per_s)", interval=interval, rate=rate, got=got),
+                          t("replace each None with a formula in interval (and rate, if it matters)"))
         latency, requests = (float(x) for x in got)
         want_latency, want_requests = interval * 1000 / 2, 1 / interval
         if not (want_latency * 0.95 <= latency <= want_latency * 1.05 + 10):
-            hint = "an event arrives at a random moment between two polls; it waits for the next one"
+            hint = t("an event arrives at a random moment between two polls; it waits for the next one")
             if abs(latency - interval * 1000) < 1:
-                hint = "that is the worst case (an event just after a poll); what is the average wait?"
+                hint = t("that is the worst case (an event just after a poll); what is the average wait?")
             elif abs(latency - interval / 2) < 1e-6:
-                hint = "right idea, but in milliseconds please"
-            raise not_yet(f"predict({interval}, {rate}) says mean latency {latency:g} ms; "
-                          f"polling every {interval} s it is about {want_latency:g} ms", hint)
+                hint = t("right idea, but in milliseconds please")
+            raise not_yet(t("predict({interval}, {rate}) says mean latency {latency:g} ms; "
+                            "polling every {interval} s it is about {want:g} ms",
+                            interval=interval, rate=rate, latency=latency, want=want_latency), hint)
         if not within(requests, want_requests, 0.05):
-            hint = "the client polls on a clock"
+            hint = t("the client polls on a clock")
             if abs(requests - rate) < 1e-9 or abs(requests - rate / interval) < 1e-9:
-                hint = "the event rate does not matter: the client polls whether anything happened or not"
-            raise not_yet(f"predict({interval}, {rate}) says {requests:g} requests/s; "
-                          f"polling every {interval} s makes {want_requests:g}", hint)
+                hint = t("the event rate does not matter: the client polls whether anything happened or not")
+            raise not_yet(t("predict({interval}, {rate}) says {requests:g} requests/s; "
+                            "polling every {interval} s makes {want:g}",
+                            interval=interval, rate=rate, requests=requests, want=want_requests), hint)
     if results is None:
         from ..experiments import measure
 
@@ -128,10 +137,11 @@ def check_prediction(predict: Callable[[float, float], tuple[float, float]],
     for interval, result in sorted(results.items()):
         latency, requests = predict(interval, result.options.get("rate", 37.0))
         measured_rps = result.server.requests / result.duration_s
-        lines.append(f"  every {interval:g} s: mean latency {latency:.0f} ms predicted, "
-                     f"{result.summary().mean:.0f} ms measured; requests/s {requests:.1f} predicted, "
-                     f"{measured_rps:.1f} measured")
-    return passed("your theory matches the formulas, and the measurements:\n" + "\n".join(lines))
+        lines.append(t("  every {interval:g} s: mean latency {latency:.0f} ms predicted, "
+                       "{mean:.0f} ms measured; requests/s {requests:.1f} predicted, "
+                       "{rps:.1f} measured", interval=interval, latency=latency,
+                       mean=result.summary().mean, requests=requests, rps=measured_rps))
+    return passed(t("your theory matches the formulas, and the measurements:") + "\n" + "\n".join(lines))
 
 
 @graded
@@ -141,25 +151,29 @@ def check_empty_per_event(empty_per_event: Callable[[float, float], float]) -> C
                                  (0.1, 20.0, 0.0), (0.5, 10.0, 0.0)]:
         got = empty_per_event(interval, rate)
         if got is None or not isinstance(got, int | float):
-            raise not_yet(f"empty_per_event({interval}, {rate}) returned {got!r}; expected a number",
-                          "count per second: how many polls, and how many of them can carry an event?")
+            raise not_yet(t("empty_per_event({interval}, {rate}) returned {got!r}; expected a number",
+                            interval=interval, rate=rate, got=got),
+                          t("count per second: how many polls, and how many of them can carry an event?"))
         if abs(got - want) > 0.02:
-            hint = ("per second the client makes 1/interval polls and at most `rate` of them "
-                    "can carry an event")
+            hint = t("per second the client makes 1/interval polls and at most `rate` of them "
+                     "can carry an event")
             if want == 0 and got < 0:
-                hint = "when events come faster than polls, every poll carries something: never below 0"
-            raise not_yet(f"empty_per_event({interval}, {rate}) = {got:g}; expected {want:g} "
-                          f"({1 / interval:g} polls/s, {rate:g} events/s)", hint)
+                hint = t("when events come faster than polls, every poll carries something: never below 0")
+            raise not_yet(t("empty_per_event({interval}, {rate}) = {got:g}; expected {want:g} "
+                            "({polls:g} polls/s, {rate:g} events/s)",
+                            interval=interval, rate=rate, got=got, want=want, polls=1 / interval), hint)
     from ..experiments import measure
 
     result = measure("short-polling", interval=0.05, events=10, rate=5)
     measured = result.empty_responses / result.events
     predicted = empty_per_event(0.05, 5.0)
     if not within(measured, predicted, 0.35):
-        raise ClaimFailed(f"measured {measured:.2f} empty responses per event, predicted {predicted:g}: "
-                          "the machine may be very busy, re-run this cell")
-    return passed(f"formula right; measured at 0.05 s and 5 events/s: {result.empty_responses} empty "
-                  f"responses for {result.events} events = {measured:.2f} per event "
-                  f"(predicted {predicted:g})")
+        raise ClaimFailed(t("measured {measured:.2f} empty responses per event, predicted {predicted:g}: "
+                            "the machine may be very busy, re-run this cell",
+                            measured=measured, predicted=predicted))
+    return passed(t("formula right; measured at 0.05 s and 5 events/s: {empty} empty "
+                    "responses for {events} events = {measured:.2f} per event "
+                    "(predicted {predicted:g})", empty=result.empty_responses, events=result.events,
+                    measured=measured, predicted=predicted))
 
 

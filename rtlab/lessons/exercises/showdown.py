@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import t
 from .claims import Check, graded, not_yet, passed
 
 # The quiet feed of the "Your turn": one event a minute, and what each technique sends meanwhile.
@@ -35,29 +36,32 @@ def check_quiet_prediction(predict: Callable[[str, dict[str, Any]], float], resu
     """Check ``predict(transport, results) -> bytes per event per client`` for the quiet feed."""
     reference = quiet_feed_bytes(results)
     hints = {
-        "short-polling": "how many polls fit in the 60 s between two events, and what does one poll "
-                         "cost here? results[...].server has the run's requests and bytes.",
-        "long-polling": "a long poll ends when an event comes or when its hold runs out: how many "
-                        "requests does a minute with one event take, at a 30 s hold?",
-        "sse": "the event itself costs what it cost in this run; what else crosses the wire in a "
-               "minute of silence? (see the task: keep-alive comments)",
-        "websocket": "the event itself costs what it cost in this run; what else crosses the wire in "
-                     "a minute of silence? (see the task: pings)",
+        "short-polling": t("how many polls fit in the 60 s between two events, and what does one poll "
+                           "cost here? results[...].server has the run's requests and bytes."),
+        "long-polling": t("a long poll ends when an event comes or when its hold runs out: how many "
+                          "requests does a minute with one event take, at a 30 s hold?"),
+        "sse": t("the event itself costs what it cost in this run; what else crosses the wire in a "
+                 "minute of silence? (see the task: keep-alive comments)"),
+        "websocket": t("the event itself costs what it cost in this run; what else crosses the wire in "
+                       "a minute of silence? (see the task: pings)"),
     }
     for name, want in reference.items():
         try:
             got = predict(name, results)
         except Exception as exc:  # noqa: BLE001 - tell the learner what happened
-            raise not_yet(f"predict({name!r}, results) raised {exc!r}.", hints[name]) from exc
+            raise not_yet(t("predict({name!r}, results) raised {exc!r}.", name=name, exc=exc),
+                          hints[name]) from exc
         if got is None:
-            raise not_yet(f"predict({name!r}, results) returned None.", hints[name])
+            raise not_yet(t("predict({name!r}, results) returned None.", name=name), hints[name])
         # Push techniques: leaving out the keep-alives is a small error, so it is accepted.
         low = 0.9 * results[name].bytes_per_event if name in ("sse", "websocket") else 0.65 * want
         if not low <= got <= 1.35 * want:
-            direction = "too low" if got < low else "too high"
-            raise not_yet(f"predict({name!r}, results) = {got:.0f} bytes per event: {direction} by more "
-                          "than a third, for a minute with one event.", hints[name])
+            direction = t("too low") if got < low else t("too high")
+            raise not_yet(t("predict({name!r}, results) = {got:.0f} bytes per event: {direction} by more "
+                            "than a third, for a minute with one event.", name=name, got=got,
+                            direction=direction), hints[name])
     winner = min(reference, key=reference.get)
     per_minute = ", ".join(f"{n} {v * clients / 1e6:.2g} MB" for n, v in reference.items())
-    return passed(f"your estimates match. At one event a minute {winner} sends the fewest bytes; for "
-                  f"{clients} clients that is, per minute: {per_minute}.", value=reference)
+    return passed(t("your estimates match. At one event a minute {winner} sends the fewest bytes; for "
+                    "{clients} clients that is, per minute: {per_minute}.", winner=winner, clients=clients,
+                    per_minute=per_minute), value=reference)

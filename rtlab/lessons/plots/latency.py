@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ...metrics import percentile
+from ..i18n import t
 from .base import (
     OTHER_COLOURS,
     _axes,
@@ -47,16 +48,16 @@ def _cdf_on(ax: Axes, series: dict[str, Any], *, log: bool) -> tuple[float, floa
         fractions = [(i + 1) / len(values) for i in range(len(values))]
         p50, p99 = percentile(values, 50), percentile(values, 99)
         independent = getattr(data, "independent_samples", None)
-        n = f"n={len(values)}" + (f", ≈{independent} independent" if independent is not None
+        n = f"n={len(values)}" + (t(", ≈{n} independent", n=independent) if independent is not None
                                   and independent < len(values) else "")
         ax.step([values[0], *values], [0.0, *fractions], where="post", color=colour(name),
                 linewidth=2, label=f"{display_name(name)}  (p50 {_ms(p50)}, p99 {_ms(p99)}, {n})")
     ax.set_ylim(0, 1.02)
-    for level, text in ((0.5, "p50 (median)"), (0.99, "p99")):
+    for level, text in ((0.5, t("p50 (median)")), (0.99, "p99")):
         ax.axhline(level, color="#888888", linewidth=0.8, linestyle=":")
         ax.annotate(text, (1, level), xycoords=("axes fraction", "data"), xytext=(-4, -10),
                     textcoords="offset points", ha="right", fontsize=8, color="#666666")
-    ax.set_ylabel("fraction of events received")
+    ax.set_ylabel(t("fraction of events received"))
     ax.grid(True, which="major", alpha=0.3)
     return smallest, largest
 
@@ -86,9 +87,9 @@ def latency_cdf(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = No
         if largest > 0:
             ax.set_xlim(smallest / 1.5, largest * 1.5)
         _plain_log_ticks(ax.xaxis)
-        ax.set_xlabel(f"{xlabel} (ms, log scale)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title or "How soon events arrived (further left = sooner)")
+        ax.set_xlabel(t("{label} (ms, log scale)", label=t(xlabel)))
+        ax.set_ylabel(t(ylabel))
+        ax.set_title(title or t("How soon events arrived (further left = sooner)"))
         _legend_below(ax)
         return fig
     fig = new_figure(12, 4.6)
@@ -97,24 +98,24 @@ def latency_cdf(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None = No
     log_ax.set_xscale("log")
     log_ax.set_xlim(smallest / 1.5, largest * 1.5)
     _plain_log_ticks(log_ax.xaxis)
-    log_ax.set_xlabel(f"{xlabel} (ms, log scale)")
-    log_ax.set_title("All four, log scale: push in ms, polling in 100s of ms", fontsize=10)
+    log_ax.set_xlabel(t("{label} (ms, log scale)", label=t(xlabel)))
+    log_ax.set_title(t("All four, log scale: push in ms, polling in 100s of ms"), fontsize=10)
     _legend_below(log_ax)
     name, data = next(iter(short.items()))
     _cdf_on(lin_ax, {name: data}, log=False)
     interval = getattr(data, "options", {}).get("interval")
     if interval:
-        t = interval * 1000
-        lin_ax.plot([0, t], [0, 1], color="black", linestyle="--", linewidth=1.2,
-                    label=f"theory: uniform(0, {_ms(t)}), one poll interval")
-        lin_ax.set_xlim(0, max(t, largest) * 1.05)
+        t_ms = interval * 1000
+        lin_ax.plot([0, t_ms], [0, 1], color="black", linestyle="--", linewidth=1.2,
+                    label=t("theory: uniform(0, {t}), one poll interval", t=_ms(t_ms)))
+        lin_ax.set_xlim(0, max(t_ms, largest) * 1.05)
     else:
         lin_ax.set_xlim(left=0)
-    lin_ax.set_xlabel(f"{xlabel} (ms, linear scale)")
-    lin_ax.set_title("Short polling alone, linear scale: spread evenly over one interval",
+    lin_ax.set_xlabel(t("{label} (ms, linear scale)", label=t(xlabel)))
+    lin_ax.set_title(t("Short polling alone, linear scale: spread evenly over one interval"),
                      fontsize=10)
     _legend_below(lin_ax)
-    fig.suptitle(title or "How soon events arrived")
+    fig.suptitle(title or t("How soon events arrived"))
     return fig
 
 
@@ -136,22 +137,22 @@ def latency_histogram(data: Any, theory_uniform_ms: float | None = None, *, bins
         top = max(top, theory_uniform_ms)
     edges = [top * 1.05 * i / bins for i in range(bins + 1)]
     ax.hist(values, bins=edges, color=bar_colour, alpha=0.75, edgecolor="white",
-            label=f"measured (n={len(values)})")
+            label=t("measured (n={n})", n=len(values)))
     if values:
         mean = sum(values) / len(values)
         ax.axvline(mean, color=bar_colour, linewidth=2, linestyle="--",
-                   label=f"measured mean {_ms(mean)}")
+                   label=t("measured mean {mean}", mean=_ms(mean)))
     if theory_uniform_ms is not None and values:
         # Expected events per bin if latency were uniform on 0..T: n × bin width / T.
         per_bin = len(values) * (edges[1] - edges[0]) / theory_uniform_ms
         ax.plot([0, theory_uniform_ms], [per_bin, per_bin], color="black", linewidth=2,
-                label=f"theory: uniform(0, {_ms(theory_uniform_ms)})")
+                label=t("theory: uniform(0, {t})", t=_ms(theory_uniform_ms)))
         ax.plot([theory_uniform_ms, theory_uniform_ms], [0, per_bin], color="black", linewidth=2)
         ax.axvline(theory_uniform_ms / 2, color="black", linewidth=1.2, linestyle=":",
-                   label=f"theory mean {_ms(theory_uniform_ms / 2)}")
+                   label=t("theory mean {mean}", mean=_ms(theory_uniform_ms / 2)))
     ax.set_xlim(0, edges[-1])
-    ax.set_xlabel("latency, publish → receipt (ms)")
-    ax.set_ylabel("events per bin")
+    ax.set_xlabel(t("latency, publish → receipt (ms)"))
+    ax.set_ylabel(t("events per bin"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title or (f"{display_name(name)} latency" if name else "Latency"))
     ax.grid(True, axis="y", alpha=0.3)

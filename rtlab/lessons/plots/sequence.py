@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ...trace import Mark
+from ..i18n import t
 from .base import colour, display_name, new_figure
 
 __all__ = ["Arrow", "Diagram", "Dot", "Hold", "sequence", "sequence_items", "sequences"]
@@ -254,14 +255,14 @@ def _draw(ax: Axes, d: Diagram, *, labels: int = 26, footnote: bool = True) -> s
             ax.text(CLIENT_X - 0.04, y(dot.t_ns), dot.label[:24], ha="right", va="center", fontsize=6.5,
                     color="#D55E00")
     ax.set_xticks([])
-    ax.set_ylabel("time (s) ↓")
+    ax.set_ylabel(t("time (s) ↓"))
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    note = [f"arrows drawn ≥ {slant_ns / 1e6:.0f} ms long; real times at their labelled end"]
+    note = [t("arrows drawn ≥ {ms:.0f} ms long; real times at their labelled end", ms=slant_ns / 1e6)]
     if d.sampled != 1:
-        note.append(f"1 in {d.sampled} event arrows drawn")
+        note.append(t("1 in {n} event arrows drawn", n=d.sampled))
     if thinned:
-        note.append(f"{thinned} labels left out")
+        note.append(t("{n} labels left out", n=thinned))
     if footnote:
         ax.text(0.5, -0.01, "; ".join(note), transform=ax.transAxes, ha="center", va="top",
                 fontsize=6.5, color="#666666", wrap=True)
@@ -319,8 +320,9 @@ def sequence(source: Any, server: Any = None, *, last_s: float | None = None,
     _draw(ax, d, footnote=footnote)
     requests = sum(a.kind == "request" for a in d.arrows)
     events = sum(dot.kind == "publish" for dot in d.dots)
-    ax.set_title(title or f"{display_name(transport)}: {requests} request(s), {events} event(s) "
-                 f"in {(d.t1_ns - d.t0_ns) / 1e9:.2g} s", fontsize=9, pad=16)
+    ax.set_title(title or t("{name}: {requests} request(s), {events} event(s) in {span:.2g} s",
+                            name=display_name(transport), requests=requests, events=events,
+                            span=(d.t1_ns - d.t0_ns) / 1e9), fontsize=9, pad=16)
     return fig
 
 
@@ -331,9 +333,9 @@ def sequences(pairs: Mapping[str, tuple[Any, Any]], *, last_s: float | None = No
     for ax, (name, (source, server)) in zip(axes, pairs.items(), strict=True):
         sequence(source, server, last_s=last_s, ax=ax, title=display_name(name), footnote=False)
         ax.title.set_color(colour(name))
-    fig.suptitle("The same events, four ways: requests and answers (black), events (colour), "
-                 "publish → leave (dotted), held requests (bars)", fontsize=10)
-    fig.text(0.5, 0.005, "Arrows are drawn at least ~1 % of the time span long, so a request and its "
-             "answer can be told apart; the labelled end of each is at its real time.",
+    fig.suptitle(t("The same events, four ways: requests and answers (black), events (colour), "
+                   "publish → leave (dotted), held requests (bars)"), fontsize=10)
+    fig.text(0.5, 0.005, t("Arrows are drawn at least ~1 % of the time span long, so a request and its "
+                           "answer can be told apart; the labelled end of each is at its real time."),
              ha="center", va="bottom", fontsize=7.5, color="#666666")
     return fig

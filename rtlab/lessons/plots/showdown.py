@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from ..i18n import t
 from .base import _axes, _by_transport, _legend_below, colour, display_name
 
 __all__ = ["connection_bars", "scaling", "scaling_value"]
@@ -37,8 +38,8 @@ def connection_bars(results: Mapping[str, Any] | Sequence[Any], ax: Axes | None 
     bars = ax.bar(labels, per_connection, color=[colour(n) for n in by_name])
     ax.bar_label(bars, labels=[f"{v:.3g}" for v in per_connection], padding=2, fontsize=9)
     ax.margins(y=0.15)
-    ax.set_ylabel("HTTP requests per TCP connection")
-    ax.set_title(title or "Connections are alike; the requests over them differ")
+    ax.set_ylabel(t("HTTP requests per TCP connection"))
+    ax.set_title(title or t("Connections are alike; the requests over them differ"))
     ax.tick_params(axis="x", labelsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -102,7 +103,7 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
         points = [(n, scaling_value(scaled[n][name], metric)) for n in counts if name in scaled[n]]
         xs = [n for n, v in points if v > 0]  # a log axis cannot show 0: say so in the legend
         ys = [v for _, v in points if v > 0]
-        label = display_name(name) + ("" if len(xs) == len(points) else "  (0: not shown)")
+        label = display_name(name) + ("" if len(xs) == len(points) else t("  (0: not shown)"))
         ax.plot(xs, ys, color=colour(name), marker="o", linewidth=2, label=label)
         if ys:
             ends.append((name, ys[-1]))
@@ -129,9 +130,9 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
             ax.annotate(_compact(value), (counts[-1], value), xytext=(counts[-1] * 1.25, y),
                         textcoords=label_at, fontsize=8, color=colour(name), va="center",
                         arrowprops={"arrowstyle": "-", "color": colour(name), "linewidth": 0.6})
-    ax.set_xlabel("clients per technique (log scale)")
-    ax.set_ylabel(f"{unit} (log scale)")
-    ax.set_title(title or quantity[0].upper() + quantity[1:], fontsize=10)
+    ax.set_xlabel(t("clients per technique (log scale)"))
+    ax.set_ylabel(t("{unit} (log scale)", unit=t(unit)))
+    ax.set_title(title or t(quantity[0].upper() + quantity[1:]), fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax)
     return fig
@@ -148,16 +149,17 @@ def storm(storms: Mapping[str, Any], bin_s: float = 0.05) -> Figure:
     bins = max(1, math.ceil(longest / bin_s) + 1)
     for name, s in storms.items():
         counts = [0] * bins
-        for t in s.arrivals_s:
-            counts[min(bins - 1, int(t // bin_s))] += 1
+        for at in s.arrivals_s:
+            counts[min(bins - 1, int(at // bin_s))] += 1
         xs = [i * bin_s for i in range(bins)]
         ax.step(xs, [c / bin_s for c in counts], where="post", color=policy_colours.get(name, "#333333"),
-                label=f"{name}: peak {s.peak_per_s(bin_s):.0f}/s, all back in {s.back_s:.2f} s")
+                label=t("{name}: peak {peak:.0f}/s, all back in {back:.2f} s", name=t(name),
+                        peak=s.peak_per_s(bin_s), back=s.back_s))
     first = next(iter(storms.values()), None)
-    ax.set_xlabel("seconds after the restart")
-    ax.set_ylabel(f"reconnects per second ({bin_s * 1000:.0f} ms bins)")
+    ax.set_xlabel(t("seconds after the restart"))
+    ax.set_ylabel(t("reconnects per second ({ms:.0f} ms bins)", ms=bin_s * 1000))
     if first is not None:
-        ax.set_title(f"{first.clients} {display_name(first.transport)} clients after a restart: "
-                     "jitter flattens the storm, at the price of a later return", fontsize=10)
+        ax.set_title(t("{n} {name} clients after a restart: jitter flattens the storm, at the price of "
+                       "a later return", n=first.clients, name=display_name(first.transport)), fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig

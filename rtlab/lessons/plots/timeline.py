@@ -8,6 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from ..i18n import t
 from .base import PUBLISH_COLOUR, _axes, _by_transport, _first_recorder, colour, display_name
 
 __all__ = ["timeline"]
@@ -26,7 +27,7 @@ def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None, title: str
     series = {n: r for n, d in _by_transport(results).items() if (r := _first_recorder(d))}
     starts = [min(r.sent_ns) for r in series.values() if r.sent_ns]
     if not starts:
-        ax.text(0.5, 0.5, "no events recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, t("no events recorded"), ha="center", va="center", transform=ax.transAxes)
         return fig
     t0 = min(starts)
 
@@ -37,7 +38,7 @@ def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None, title: str
         published = max(series.values(), key=lambda r: r.count)
         order = sorted(zip(published.sent_ns, published.seqs, strict=True))
         ax.step(seconds([t for t, _ in order]), [s for _, s in order], where="post",
-                color=PUBLISH_COLOUR, linewidth=1, linestyle="--", label="published", zorder=5)
+                color=PUBLISH_COLOUR, linewidth=1, linestyle="--", label=t("published"), zorder=5)
     for name, rec in series.items():
         if y == "seq":
             order = sorted(zip(rec.recv_ns, rec.seqs, strict=True))
@@ -46,15 +47,15 @@ def timeline(results: Any, *, y: str = "seq", ax: Axes | None = None, title: str
         else:
             ax.plot(seconds(rec.sent_ns), rec.latencies_ms(), marker="o", markersize=3,
                     linestyle="-", linewidth=0.8, color=colour(name), label=display_name(name))
-    ax.set_xlabel("time since the first publish (s)")
+    ax.set_xlabel(t("time since the first publish (s)"))
     if y == "seq":
-        ax.set_ylabel("events received (seq)")
-        ax.set_title(title or "When events arrived: push keeps pace, polling climbs in steps")
+        ax.set_ylabel(t("events received (seq)"))
+        ax.set_title(title or t("When events arrived: push keeps pace, polling climbs in steps"))
     else:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_ylabel("latency (ms, log scale)")
-        ax.set_title(title or "Each event's latency, by when it was published")
+        ax.set_ylabel(t("latency (ms, log scale)"))
+        ax.set_title(title or t("Each event's latency, by when it was published"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     return fig

@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...metrics import Recorder, summarize
+from ..i18n import t
 from .refresher import live, refresher
 
 
@@ -35,16 +36,16 @@ def counters(recorders: Recorder | Iterable[Recorder], server: Any = None, *,
     def refresh() -> None:
         s = summarize(x for r in recs for x in r.latencies_ms(last=500))
         rows = [
-            ("events received", f"{sum(r.count for r in recs):,}"),
-            ("requests", f"{sum(r.requests for r in recs):,}"),
-            ("empty responses", f"{sum(r.empty for r in recs):,}"),
-            ("connections opened", f"{sum(r.connections for r in recs):,}"),
-            ("latency p50 (last 500)", "–" if s.count == 0 else f"{s.p50:.3g} ms"),
+            (t("events received"), f"{sum(r.count for r in recs):,}"),
+            (t("requests"), f"{sum(r.requests for r in recs):,}"),
+            (t("empty responses"), f"{sum(r.empty for r in recs):,}"),
+            (t("connections opened"), f"{sum(r.connections for r in recs):,}"),
+            (t("latency p50 (last 500)"), "–" if s.count == 0 else f"{s.p50:.3g} ms"),
         ]
         if server is not None and server.running:
             st = server.stats()
-            rows += [("bytes client → server", f"{st.bytes_in:,}"),
-                     ("bytes server → client", f"{st.bytes_out:,}")]
+            rows += [(t("bytes client → server"), f"{st.bytes_in:,}"),
+                     (t("bytes server → client"), f"{st.bytes_out:,}")]
         view.value = _table(rows)
 
     live(name, refresh, hz)
@@ -126,10 +127,11 @@ class SelfCheck(w.VBox):
             return
         _, correct, why = self.options[self.buttons.index]
         if correct:
-            self.feedback.value = f"<span style='color:#1a7f37'>✓ Right.</span> {html.escape(why)}"
+            self.feedback.value = f"<span style='color:#1a7f37'>✓ {t('Right.')}</span> {html.escape(why)}"
         else:
-            self.feedback.value = (f"<span style='color:#b35900'>✗ Not quite.</span> {html.escape(why)} "
-                                   "Try another answer.")
+            self.feedback.value = (f"<span style='color:#b35900'>✗ {t('Not quite.')}</span> "
+                                   f"{html.escape(why)} "
+                                   + t("Try another answer."))
 
 
 def self_check(question: str, right: tuple[str, str], wrong: Sequence[tuple[str, str]],

@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..i18n import t
 from .refresher import hook, live
 
 
@@ -38,17 +39,19 @@ def config_watchers(clients: Any, server: Any = None, *, name: str = "config-wat
         received = client.recorder.count
         behind = published is not None and received < published
         colour = "#c62828" if behind else "#2e7d32"
-        kind = "no cursor (wait=next)" if getattr(client, "naive", False) else f"since={client.last_seq}"
+        kind = t("no cursor (wait=next)") if getattr(client, "naive", False) else f"since={client.last_seq}"
         rows = "".join(
             f"<tr><td style='padding-right:10px'>{html.escape(k)}</td>"
             f"<td style='font-family:monospace;text-align:right'>{html.escape(str(v))}</td>"
             f"<td style='color:#666;padding-left:8px'>v{html.escape(str(ver))}</td></tr>"
-            for k, (v, ver) in sorted(state.items())) or "<tr><td>(no change heard yet)</td></tr>"
-        out_of = "" if published is None else f" of {published}"
+            for k, (v, ver) in sorted(state.items())) or f"<tr><td>{t('(no change heard yet)')}</td></tr>"
+        out_of = "" if published is None else t(" of {published:,}", published=published)
         return (f"<div style='font-family:sans-serif;border:2px solid {colour};border-radius:6px;"
                 f"padding:6px 12px;margin:2px;min-width:210px'><b>{html.escape(client.name)}</b>"
                 f" <span style='color:#666'>· {html.escape(kind)}</span><table>{rows}</table>"
-                f"<div style='color:{colour}'>received {received:,}{out_of} changes</div></div>")
+                f"<div style='color:{colour}'>"
+                + t("received {received:,}{out_of} changes", received=received, out_of=out_of)
+                + "</div></div>")
 
     def refresh() -> None:
         published = None  # what the server published, read on the server's own loop

@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..i18n import t
 from .refresher import live
 
 _MARKS = {"kickoff": "▶", "goal": "⚽", "card": "🟨", "full-time": "⏹"}
@@ -41,7 +42,7 @@ def scoreboard(client: Any, *, name: str = "scoreboard", hz: float = 4.0) -> w.H
         notable = [(t, d) for t, d in state.items() if t != "minute" and isinstance(d, dict)]
         last = _latest(dict(notable))
         if last is None:
-            last_text = "waiting for kickoff…"
+            last_text = t("waiting for kickoff…")
         else:
             kind, data = last
             who = f" — {data['team']}" if "team" in data else ""
@@ -60,9 +61,12 @@ def scoreboard(client: Any, *, name: str = "scoreboard", hz: float = 4.0) -> w.H
             f"<span style='padding:0 10px;font-variant-numeric:tabular-nums'>{score.get(home, 0)} – "
             f"{score.get(away, 0)}</span> "
             f"<b>{html.escape(away)}</b></div>"
-            f"<div>minute <b>{html.escape(minute)}</b> · last event: {html.escape(last_text)}</div>"
-            f"<div style='color:#666;font-size:0.9em'>polling every {client.interval:.2f} s · "
-            f"measured {rate:.1f} polls/s · {'running' if client.running else 'stopped'}</div></div>")
+            "<div>" + t("minute <b>{minute}</b> · last event: {last}", minute=html.escape(minute),
+                        last=html.escape(last_text)) + "</div>"
+            "<div style='color:#666;font-size:0.9em'>"
+            + t("polling every {interval:.2f} s · measured {rate:.1f} polls/s · {state}",
+                interval=client.interval, rate=rate, state=t("running") if client.running else t("stopped"))
+            + "</div></div>")
 
     live(name, refresh, hz)
     return view
@@ -71,7 +75,7 @@ def scoreboard(client: Any, *, name: str = "scoreboard", hz: float = 4.0) -> w.H
 def interval_slider(client: Any, *, low: float = 0.05, high: float = 2.0) -> w.FloatSlider:
     """A slider that sets the running client's ``interval`` (seconds); the next poll uses it."""
     slider = w.FloatSlider(value=client.interval, min=low, max=high, step=0.05,
-                           description="poll every (s)", readout_format=".2f",
+                           description=t("poll every (s)"), readout_format=".2f",
                            continuous_update=False, style={"description_width": "initial"})
 
     def on_change(change: dict[str, Any]) -> None:

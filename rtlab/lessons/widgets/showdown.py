@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...metrics import Recorder, summarize
+from ..i18n import t
 from .refresher import live
 
 
@@ -40,7 +41,8 @@ class Race(w.VBox):
                 bars[transport].value = min(received, bars[transport].max)
                 s = summarize(x for r in recs for x in r.latencies_ms(last=200))
                 p50 = "–" if s.count == 0 else f"p50 {s.p50:.3g} ms"
-                labels[transport].value = f"&nbsp;{received}/{bars[transport].max} events, {p50}"
+                labels[transport].value = "&nbsp;" + t("{received}/{total} events, {p50}", received=received,
+                                                         total=bars[transport].max, p50=p50)
 
         live(self.name, refresh, 5)
 
@@ -59,13 +61,13 @@ def advisor(results: dict[str, Any] | None = None) -> w.VBox:
     """
     from ..article import advise
 
-    both = w.Checkbox(description="the client sends messages too (both directions)", indent=False)
-    compatible = w.Checkbox(description="simplest and most compatible: old clients, or proxies that cut "
-                                        "long-lived requests", indent=False,
+    both = w.Checkbox(description=t("the client sends messages too (both directions)"), indent=False)
+    compatible = w.Checkbox(description=t("simplest and most compatible: old clients, or proxies that cut "
+                                          "long-lived requests"), indent=False,
                             layout=w.Layout(width="auto"))
-    realtime = w.ToggleButtons(options=[("low: seconds are fine", "low"), ("medium", "medium"),
-                                        ("high: as soon as possible", "high")], value="high",
-                               description="real-time", style={"description_width": "initial"})
+    realtime = w.ToggleButtons(options=[(t("low: seconds are fine"), "low"), (t("medium"), "medium"),
+                                        (t("high: as soon as possible"), "high")], value="high",
+                               description=t("real-time"), style={"description_width": "initial"})
     answer = w.HTML()
 
     def update(*_: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...metrics import summarize
+from ..i18n import t
 from .refresher import hook, live
 
 
@@ -55,10 +56,10 @@ class TokenStream(w.VBox):
         seconds = (self._last_ns - self._first_ns) / 1e9
         rate = f"{(len(self.parts) - 1) / seconds:.0f}/s" if seconds > 0 else "–"
         s = summarize(rec.latencies_ms(last=500))
-        cells = [("tokens", f"{len(self.parts)}"), ("rate", rate),
-                 ("latency p50", "–" if s.count == 0 else f"{s.p50:.3g} ms"),
-                 ("connections", f"{rec.connections}"), ("reconnects", f"{rec.reconnects}"),
-                 ("missed", f"{rec.missed}"), ("duplicates", f"{rec.duplicates}")]
+        cells = [(t("tokens"), f"{len(self.parts)}"), (t("rate"), rate),
+                 (t("latency p50"), "–" if s.count == 0 else f"{s.p50:.3g} ms"),
+                 (t("connections"), f"{rec.connections}"), (t("reconnects"), f"{rec.reconnects}"),
+                 (t("missed"), f"{rec.missed}"), (t("duplicates"), f"{rec.duplicates}")]
         self.counts.value = " · ".join(
             f"{html.escape(k)} <b style='font-family:monospace'>{html.escape(v)}</b>" for k, v in cells)
 

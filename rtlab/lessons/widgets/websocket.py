@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...metrics import summarize
+from ..i18n import t
 from .refresher import hook, live
 
 
@@ -103,15 +104,18 @@ class QuizView(w.VBox):
         parts = []
         if self.reply is not None:
             if self.reply.get("type") == "ack":
-                parts.append("server: answer accepted" if self.reply.get("accepted")
-                             else f"server: not counted ({html.escape(str(self.reply.get('reason')))})")
+                parts.append(t("server: answer accepted") if self.reply.get("accepted")
+                             else t("server: not counted ({reason})",
+                                    reason=html.escape(str(self.reply.get("reason")))))
             else:
                 parts.append(html.escape(str(self.reply.get("error", self.reply))))
         if result is not None:
-            you = "✓ you were right" if self.client.name in result["right"] else "✗ not this time"
+            right = self.client.name in result["right"]
+            you = "✓ " + t("you were right") if right else "✗ " + t("not this time")
             board = " · ".join(f"{html.escape(p)} {s}" for p, s in result["leaderboard"][:6])
-            parts.append(f"<b>{len(result['right'])}/{result['answered']} right</b> — {you}<br>"
-                         f"leaderboard: {board}")
+            parts.append("<b>" + t("{right}/{answered} right", right=len(result["right"]),
+                                        answered=result["answered"]) + f"</b> — {you}<br>"
+                         + t("leaderboard: {board}", board=board))
         rec = self.client.recorder
         s = summarize(rec.latencies_ms(last=200))
         parts.append(f"<span style='color:#666'>events received {rec.count} · latency p50 "

@@ -1,0 +1,72 @@
+"""A Simplified Chinese font for matplotlib, found with the lab's own install and nothing else.
+
+``pip install -e .`` brings PyPI's ``noto-cjk-sans-otc``: Google's Noto Sans CJK as one
+OpenType *collection* (``NotoSansCJK-Regular.ttc``), whose faces are Japanese, Korean,
+Simplified Chinese, Traditional Chinese and Hong Kong — the same outlines where the forms agree,
+different glyphs where they do not (门/直/骨/写 are drawn differently in JP and SC). matplotlib
+before 3.11 read only the first face of a ``.ttc`` — the JP one — so Chinese came out in
+Japanese forms; 3.11 registers every face under its own family name, which is why pyproject
+asks for ``matplotlib>=3.11`` and why this module asks for the family **Noto Sans CJK SC** by
+name. On Binder, Debian/Ubuntu's ``fonts-noto-cjk`` (``binder/apt.txt``) provides the same
+family from the system font folders.
+
+DejaVu Sans (matplotlib's own font) stays second in the list: matplotlib falls back glyph by
+glyph, so ✓ ≈ µ → come from it if the CJK font lacks them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["CJK_FAMILY", "cjk_font_files", "use_cjk_font", "use_default_font"]
+
+CJK_FAMILY = "Noto Sans CJK SC"
+_registered: list[str] = []
+_default_sans: list[str] | None = None
+
+
+def cjk_font_files() -> list[Path]:
+    """The Noto CJK font files rtlab can register: the PyPI package's, if it is installed."""
+    try:
+        import noto_cjk_sans_otc  # the font package ships the file next to its __init__
+    except ImportError:
+        return []
+    return sorted(Path(noto_cjk_sans_otc.__file__).parent.glob("*.tt[cf]"))
+
+
+def use_cjk_font() -> str | None:
+    """Make matplotlib draw text in Noto Sans CJK SC; return the family, or None if none is found.
+
+    Registers the PyPI font file with matplotlib's font manager (once), then puts the SC family
+    first in ``font.sans-serif``. Without a font, plots still draw, with boxes for Chinese: the
+    caller is told by the None.
+    """
+    global _default_sans
+    import matplotlib
+    from matplotlib import font_manager
+
+    for path in cjk_font_files():
+        if str(path) not in _registered:
+            font_manager.fontManager.addfont(str(path))
+            _registered.append(str(path))
+    families = {f.name for f in font_manager.fontManager.ttflist}
+    if CJK_FAMILY not in families:
+        return None
+    if _default_sans is None:
+        _default_sans = list(matplotlib.rcParams["font.sans-serif"])
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = [CJK_FAMILY, "DejaVu Sans", *_default_sans]
+    matplotlib.rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus sign
+    return CJK_FAMILY
+
+
+def use_default_font() -> None:
+    """Undo :func:`use_cjk_font` (back to English): matplotlib's own sans-serif list."""
+    global _default_sans
+    if _default_sans is None:
+        return
+    import matplotlib
+
+    matplotlib.rcParams["font.sans-serif"] = _default_sans
+    matplotlib.rcParams["axes.unicode_minus"] = True
+    _default_sans = None

@@ -1,0 +1,402 @@
+"""简体中文 (zh-CN) message catalogue: {English message id: 译文}.
+
+Terms follow the article the lab grew from (聊聊四种实时通信技术): 短轮询、长轮询、实时性、
+资源消耗、全双工、断线重连、挂起连接; and the glossary in docs/instructors.zh-CN.md
+(游标 cursor, 挂起 hold, 心跳 heartbeat, 扇出 fan-out). The ``{fields}`` are the same as in the
+English id; their order may differ. A test checks that every id the code uses is here.
+"""
+
+MESSAGES: dict[str, str] = {
+    # --- verdict words (claims.py) ---
+    "not yet": "还没对",
+    "could not check": "无法检查",
+    "Hint:": "提示：",
+    "Hint: {hint}": "提示：{hint}",
+    "done": "完成",
+    "none": "无",
+    "{statement} — measured: {measured}. If the machine was very busy, re-run the experiment cell; if it "
+    "fails again, something is broken.":
+        "{statement} —— 实测：{measured}。如果机器当时很忙，请重新运行实验单元格；如果再次失败，说明有东西坏了。",
+    " (line {n} of your code: {line})": "（你的代码第 {n} 行：{line}）",
+    " (line {n} of your code)": "（你的代码第 {n} 行）",
+    "the machine may be very busy: run this cell again": "机器可能很忙：请再运行一次这个单元格",
+    "your function raised {error}: {exc}{where}": "你的函数抛出了 {error}：{exc}{where}",
+    "read the error, fix the function, and run its cell and this one again":
+        "读一读报错，改好函数，再依次运行它所在的单元格和这个单元格",
+    # --- 01 短轮询 ---
+    "build_headers(None) returned {first!r}, not a dict of headers":
+        "build_headers(None) 返回了 {first!r}，而不是一个请求头字典",
+    "return {} when there is no ETag yet": "还没有 ETag 时，返回 {}",
+    "build_headers(None) returned {first!r}: with no ETag yet there is nothing to compare with, and the "
+    "server would read that value as an ETag":
+        "build_headers(None) 返回了 {first!r}：还没有 ETag 时没有可比较的对象，服务器会把这个值当成 ETag",
+    "send If-None-Match only when previous_etag is not None": "只在 previous_etag 不为 None 时发送 If-None-Match",
+    "build_headers({etag!r}) returned {headers!r}, not a dict of headers":
+        "build_headers({etag!r}) 返回了 {headers!r}，而不是一个请求头字典",
+    "with your headers {headers!r} the server answered {statuses}, not 304. It answers 304 Not Modified only "
+    "when If-None-Match equals the ETag it sent, {etag} — character for character, quotes included":
+        "带上你的请求头 {headers!r}，服务器的回答是 {statuses}，不是 304。只有当 If-None-Match 与它发出的 ETag "
+        "{etag} 完全一致（逐字符，连引号在内）时，它才回答 304 Not Modified",
+    "send the ETag of the last response back, as it came, in an If-None-Match header":
+        "把上一次响应的 ETag 原样放进 If-None-Match 请求头发回去",
+    "after a new event, a poll with your headers got {status} and ETag {new_etag}":
+        "有新事件之后，带你的请求头的一次轮询得到 {status}，ETag 为 {new_etag}",
+    "build_headers({new_etag!r}) got {status_after}: the headers must use the ETag you are given, not a "
+    "fixed one":
+        "build_headers({new_etag!r}) 得到 {status_after}：请求头必须用传给你的 ETag，而不是一个写死的值",
+    "{polls} polls with nothing new: {plain_bytes:,} B on the wire without your headers, {cond_bytes:,} B "
+    "with them — {per_poll:.0f} B saved per poll ({share:.0%}). All {polls} came back 304 Not Modified, and "
+    "after a goal the old ETag {etag} brought the new state ({new_etag}).":
+        "{polls} 次没有新内容的轮询：不带你的请求头，线路上共 {plain_bytes:,} B；带上之后 {cond_bytes:,} B —— "
+        "每次轮询省下 {per_poll:.0f} B（{share:.0%}）。{polls} 次全部返回 304 Not Modified；进球之后，"
+        "旧的 ETag {etag} 换回了新的状态（{new_etag}）。",
+    "predict({interval}, {rate}) returned {got!r}; expected two numbers (mean_latency_ms, requests_per_s)":
+        "predict({interval}, {rate}) 返回了 {got!r}；应当是两个数 (mean_latency_ms, requests_per_s)",
+    "replace each None with a formula in interval (and rate, if it matters)":
+        "把每个 None 换成关于 interval 的公式（如果 rate 有影响，也用上它）",
+    "an event arrives at a random moment between two polls; it waits for the next one":
+        "事件在两次轮询之间的随机时刻到达，它要等下一次轮询",
+    "that is the worst case (an event just after a poll); what is the average wait?":
+        "这是最坏情况（事件恰好在一次轮询之后到达）；平均要等多久？",
+    "right idea, but in milliseconds please": "思路对了，但请用毫秒",
+    "predict({interval}, {rate}) says mean latency {latency:g} ms; polling every {interval} s it is about "
+    "{want:g} ms":
+        "predict({interval}, {rate}) 给出平均延迟 {latency:g} ms；每 {interval} 秒轮询一次，应约为 {want:g} ms",
+    "the client polls on a clock": "客户端按时钟轮询",
+    "the event rate does not matter: the client polls whether anything happened or not":
+        "事件频率无关紧要：不管有没有事发生，客户端都照样轮询",
+    "predict({interval}, {rate}) says {requests:g} requests/s; polling every {interval} s makes {want:g}":
+        "predict({interval}, {rate}) 给出每秒 {requests:g} 个请求；每 {interval} 秒轮询一次，应为 {want:g}",
+    "  every {interval:g} s: mean latency {latency:.0f} ms predicted, {mean:.0f} ms measured; requests/s "
+    "{requests:.1f} predicted, {rps:.1f} measured":
+        "  每 {interval:g} 秒：平均延迟预测 {latency:.0f} ms，实测 {mean:.0f} ms；每秒请求数预测 {requests:.1f}，"
+        "实测 {rps:.1f}",
+    "your theory matches the formulas, and the measurements:": "你的理论与公式一致，也与实测一致：",
+    "empty_per_event({interval}, {rate}) returned {got!r}; expected a number":
+        "empty_per_event({interval}, {rate}) 返回了 {got!r}；应当是一个数",
+    "count per second: how many polls, and how many of them can carry an event?":
+        "按每秒来数：有多少次轮询，其中最多有几次能带回事件？",
+    "per second the client makes 1/interval polls and at most `rate` of them can carry an event":
+        "客户端每秒轮询 1/interval 次，其中最多 `rate` 次能带回事件",
+    "when events come faster than polls, every poll carries something: never below 0":
+        "事件比轮询来得快时，每次轮询都有收获：结果不会小于 0",
+    "empty_per_event({interval}, {rate}) = {got:g}; expected {want:g} ({polls:g} polls/s, {rate:g} events/s)":
+        "empty_per_event({interval}, {rate}) = {got:g}；应为 {want:g}（每秒 {polls:g} 次轮询、{rate:g} 个事件）",
+    "measured {measured:.2f} empty responses per event, predicted {predicted:g}: the machine may be very "
+    "busy, re-run this cell":
+        "实测每个事件 {measured:.2f} 次空响应，预测 {predicted:g}：机器可能很忙，请重新运行这个单元格",
+    "formula right; measured at 0.05 s and 5 events/s: {empty} empty responses for {events} events = "
+    "{measured:.2f} per event (predicted {predicted:g})":
+        "公式正确；在 0.05 秒间隔、每秒 5 个事件下实测：{events} 个事件有 {empty} 次空响应，"
+        "即每个事件 {measured:.2f} 次（预测 {predicted:g}）",
+    # --- 02 长轮询 ---
+    "you polled with since={cursor}, but the newest change is {changes}: the server holds such a poll until "
+    "a change newer than the cursor exists, and answers 204 when the hold ends. Nothing will ever come.":
+        "你用 since={cursor} 轮询，但最新的变更是 {changes}：服务器会把这样的请求挂起，直到出现比游标更新的变更，"
+        "挂起时间到了就回答 204。永远不会有数据来。",
+    "the cursor is the seq of the last event you received": "游标是你收到的最后一个事件的 seq",
+    "the cursor is the seq of the last event you received, never more": "游标是你收到的最后一个事件的 seq，绝不能更大",
+    "the server answered {status} to since={cursor!r}: {body}": "服务器对 since={cursor!r} 的回答是 {status}：{body}",
+    "next_cursor must return a non-negative int": "next_cursor 必须返回一个非负整数",
+    "you polled with since={cursor}, but the newest change on the server was {latest}: a cursor ahead of "
+    "the stream can only come from another stream, so the server answered \"reset\" (start over from 1).":
+        "你用 since={cursor} 轮询，但服务器上最新的变更是 {latest}：跑在数据流前面的游标只可能来自另一条流，"
+        "所以服务器回答了 \"reset\"（从 1 重新开始）。",
+    "you polled with since={cursor} and got events {again} again: you had already seen up to {last}. After an "
+    "answer, the cursor must move past every event in it, or the next poll brings them back (a duplicate is "
+    "a config change applied twice).":
+        "你用 since={cursor} 轮询，又收到了事件 {again}：你已经看到过 {last} 为止的所有事件。收到一次回答后，"
+        "游标必须越过其中每个事件，否则下一次轮询会把它们再带回来（重复一次就是一条配置变更被应用了两次）。",
+    "changes {lost} never arrived: after an answer whose last event was {last}, next_cursor returned "
+    "{cursor}, so the server skipped them. If you used body['seq']: that is the newest change on the server, "
+    "but one answer carries at most {per_answer} events, so the rest were never sent.":
+        "变更 {lost} 始终没有到达：一次回答的最后一个事件是 {last}，next_cursor 却返回了 {cursor}，"
+        "于是服务器跳过了它们。如果你用的是 body['seq']：那是服务器上最新的变更，但一次回答最多只带 "
+        "{per_answer} 个事件，其余的根本没发出来。",
+    "body['seq'] is the newest change on the server, not the newest one you have: where in the answer is the "
+    "last change you actually received?":
+        "body['seq'] 是服务器上最新的变更，不是你手里最新的那个：你真正收到的最后一个变更在回答的哪里？",
+    "next_cursor({cursor}, <answer with events {got}>) returned {new!r}; it must return an int: the since= of "
+    "the next poll":
+        "next_cursor({cursor}, <含事件 {got} 的回答>) 返回了 {new!r}；它必须返回一个整数：下一次轮询的 since=",
+    "return a number: the seq of a change, taken from the answer": "返回一个数：从回答里取出的某个变更的 seq",
+    "after 30 s you had seen {seen} of {changes} changes (the last one {last})":
+        "30 秒后你只看到了 {changes} 个变更中的 {seen} 个（最后一个是 {last}）",
+    "{changes:,} changes, each seen exactly once and in order, in {answers} answers (at most {per_answer} per "
+    "answer; {waiting} were waiting before the first poll, {arrived} arrived while you polled)":
+        "{changes:,} 个变更，每个恰好收到一次且顺序正确，共 {answers} 次回答（每次最多 {per_answer} 个；"
+        "{waiting} 个在第一次轮询前就已等着，{arrived} 个在你轮询期间到达）",
+    "Nacos 1.x: the client gives up after 30 s; jupyter-server-proxy cuts at 300 s":
+        "Nacos 1.x：客户端 30 秒后放弃；jupyter-server-proxy 300 秒切断",
+    "Apollo: the client reads for 90 s": "阿波罗（Apollo）：客户端读取超时 90 秒",
+    "a proxy that cuts requests after 20 s, in front of a 30 s client": "一个 20 秒就切断请求的代理，挡在 30 秒超时的客户端前面",
+    "this lab's real test: a client that gives up after 1 s": "本实验的真实测试：客户端 1 秒后放弃",
+    "choose_hold({client:g}, {proxy:g}) returned {hold!r}, not a number of seconds":
+        "choose_hold({client:g}, {proxy:g}) 返回了 {hold!r}，而不是秒数",
+    "choose_hold({client:g}, {proxy:g}) = {hold:g} s ({who}): the request is cut after {limit:g} s, and the "
+    "204 must travel back before that; leave at least {margin:g} s. Too late, and the client sees an error "
+    "instead of 'nothing new' (and a proxy may log it as a failure).":
+        "choose_hold({client:g}, {proxy:g}) = {hold:g} 秒（{who}）：请求在 {limit:g} 秒后被切断，204 必须在此之前"
+        "传回来；至少留出 {margin:g} 秒。太晚的话，客户端看到的是错误而不是“没有新内容”（代理还可能把它记成一次失败）。",
+    "answer a little before the first of the two limits: Nacos 1.x held 29.5 s for 30 s":
+        "在两个期限中较早的那个之前一点点回答：Nacos 1.x 对 30 秒的超时挂起 29.5 秒",
+    "choose_hold({client:g}, {proxy:g}) = {hold:g} s ({who}): safe, but an idle watcher then asks {rate:.2g} "
+    "times a second where {enough:.2g} would do; with 10,000 watchers that is {total:,.0f} requests/s for "
+    "nothing.":
+        "choose_hold({client:g}, {proxy:g}) = {hold:g} 秒（{who}）：安全，但一个空闲的监听者每秒要问 {rate:.2g} 次，"
+        "其实 {enough:.2g} 次就够；10,000 个监听者就是每秒 {total:,.0f} 个白白浪费的请求。",
+    "hold as long as you safely can: just under the smaller of the two limits": "在安全的前提下挂起得越久越好：略小于两个期限中较小的那个",
+    "for real: a poll held {hold:g} s, read with a {client:g} s timeout, timed out before the 204 came back "
+    "— the margin was too small for this machine":
+        "真实测试：挂起 {hold:g} 秒的轮询、客户端 {client:g} 秒超时，在 204 回来之前就超时了 —— 余量对这台机器来说太小",
+    "leave more room between the hold and the client's timeout": "在挂起时间和客户端超时之间多留些余量",
+    "for real: the idle poll answered {status}, expected 204 No Content": "真实测试：空闲轮询的回答是 {status}，应为 204 No Content",
+    "all {cases} cases hold between half the limit and the limit minus a margin; for real, a poll held "
+    "{hold:g} s came back 204 after {ms:.0f} ms, inside the {client:g} s timeout. At your Nacos-style hold "
+    "({nacos:g} s) 10,000 idle watchers make {total:,.0f} requests/s.":
+        "全部 {cases} 种情况的挂起时间都在期限的一半与期限减余量之间；真实测试中，挂起 {hold:g} 秒的轮询在 "
+        "{ms:.0f} ms 后返回 204，没有超过 {client:g} 秒的超时。按你给 Nacos 式场景的挂起时间（{nacos:g} 秒），"
+        "10,000 个空闲监听者每秒发出 {total:,.0f} 个请求。",
+    # --- 03 WebSocket ---
+    "heartbeat_for({deadline:g}) returned {h!r}: return a number of seconds > 0.":
+        "heartbeat_for({deadline:g}) 返回了 {h!r}：请返回一个大于 0 的秒数。",
+    "with heartbeat={h:g} s the server pings after {h:g} s of silence, then waits {half:g} s for the pong: a "
+    "vanished client is dropped after about {drop:g} s, later than the {deadline:g} s asked for.":
+        "heartbeat={h:g} 秒时，服务器在静默 {h:g} 秒后发 ping，再等 {half:g} 秒的 pong：消失的客户端大约在 "
+        "{drop:g} 秒后才被断开，晚于要求的 {deadline:g} 秒。",
+    "ping after h seconds without data, give up h/2 seconds later: solve h + h/2 ≤ deadline.":
+        "没有数据 h 秒后发 ping，再过 h/2 秒放弃：解 h + h/2 ≤ deadline。",
+    "heartbeat_for({deadline:g}) = {h:g} s meets the deadline but pings about {times:.0f} times per deadline; "
+    "every ping wakes every client (phones too).":
+        "heartbeat_for({deadline:g}) = {h:g} 秒满足期限，但每个期限内要 ping 约 {times:.0f} 次；每次 ping "
+        "都会唤醒每个客户端（手机也不例外）。",
+    "aim just under deadline / 1.5.": "取略小于 deadline / 1.5 的值。",
+    "the silent client was still connected after {after:g} s (heartbeat={h:g} s, pings it got: {pings}).":
+        "{after:g} 秒后静默客户端仍然连着（heartbeat={h:g} 秒，它收到的 ping：{pings} 个）。",
+    "the silent client was dropped after {after:.2f} s, not within {deadline:g} s (heartbeat={h:g} s).":
+        "静默客户端在 {after:.2f} 秒后才被断开，没有在 {deadline:g} 秒内（heartbeat={h:g} 秒）。",
+    "the live client was dropped too (heartbeat={h:g} s): is the heartbeat so short that a healthy pong "
+    "cannot make it in time?":
+        "活着的客户端也被断开了（heartbeat={h:g} 秒）：心跳是不是短到连正常的 pong 都来不及回来？",
+    "a ping at {at:.2f} s, ": "在 {at:.2f} 秒收到一个 ping，",
+    "heartbeat={h:.2f} s: the silent client got {first_ping}no pong went back, and the server dropped it "
+    "after {after:.2f} s (deadline {deadline:g} s); the live client answered its pings and stayed connected":
+        "heartbeat={h:.2f} 秒：静默客户端{first_ping}没有回 pong，服务器在 {after:.2f} 秒后断开了它（期限 "
+        "{deadline:g} 秒）；活着的客户端回应了 ping，一直保持连接",
+    "the quiz's own page": "答题页面自己",
+    "no Origin header: not a browser (curl, a Python client). Origin checks protect browser users; a script "
+    "can send any header it likes anyway":
+        "没有 Origin 请求头：不是浏览器（curl、Python 客户端）。Origin 检查保护的是浏览器用户；脚本本来就能随意伪造请求头",
+    "a page on another site, riding on the learner's cookies": "另一个网站的页面，借用学员的 Cookie",
+    "a look-alike that merely starts with the allowed origin": "只是以允许的源开头的仿冒域名",
+    "same host over plain http: another scheme is another origin": "同一主机但走明文 http：协议不同就是另一个源",
+    "same host, another port: another origin": "同一主机、不同端口：另一个源",
+    "the origin of a sandboxed iframe or a file:// page": "沙箱 iframe 或 file:// 页面的源",
+    "origin_allowed({origin!r}, {allowed}) returned {got!r}: return True or False.":
+        "origin_allowed({origin!r}, {allowed}) 返回了 {got!r}：请返回 True 或 False。",
+    "origin_allowed({origin!r}, {allowed}) returned {got}, expected {expected}: {why}.":
+        "origin_allowed({origin!r}, {allowed}) 返回 {got}，应为 {expected}：{why}。",
+    "compare the whole origin (scheme://host:port) exactly; allow a missing one.":
+        "精确比较完整的源（scheme://host:port）；缺少 Origin 时放行。",
+    "the real server answered {statuses}; expected 403 for the foreign origin and 101 for the allowed one.":
+        "真实服务器的回答是 {statuses}；外来源应得到 403，允许的源应得到 101。",
+    "Origin https://evil.example → HTTP 403 (no WebSocket), https://quiz.example → 101 Switching Protocols; "
+    "{n} tricky origins judged right":
+        "Origin https://evil.example → HTTP 403（不建立 WebSocket），https://quiz.example → 101 Switching "
+        "Protocols；{n} 个刁钻的源全部判断正确",
+    # --- 04 SSE ---
+    "{call} returned {kind}, not bytes.": "{call} 返回的是 {kind}，不是 bytes。",
+    "build a str, then .encode('utf-8') — the stream is UTF-8 on the wire.": "先拼出 str，再 .encode('utf-8') —— 线路上的流是 UTF-8。",
+    "{call} produced {raw!r}, which a browser reads as {n} events, not 1.": "{call} 生成了 {raw!r}，浏览器会读成 {n} 个事件，而不是 1 个。",
+    "every line of the payload needs its own 'data: ' prefix (a bare line break or a blank line inside would "
+    "end or break the event), and the event ends with one blank line: the bytes end in '\\n\\n'.":
+        "负载的每一行都要有自己的 'data: ' 前缀（中间裸露的换行或空行会结束或打断事件），事件以一个空行结束："
+        "字节以 '\\n\\n' 结尾。",
+    "an event is dispatched only by a blank line: end with '\\n\\n'.": "只有空行才会派发事件：以 '\\n\\n' 结尾。",
+    "event type": "事件类型",
+    "data": "数据",
+    "id": "id",
+    "{call} produced {raw!r}; a browser reads its {what} as {g!r}, expected {e!r}.":
+        "{call} 生成了 {raw!r}；浏览器读到的 {what} 是 {g!r}，应为 {e!r}。",
+    "which line endings does the parser know (there are three)? Every line of the payload needs a field line "
+    "of its own; and how many spaces after the colon does the parser remove?":
+        "解析器认得哪几种换行符（一共三种）？负载的每一行都需要单独的字段行；解析器会去掉冒号后的几个空格？",
+    "{call} produced {raw!r}: the spec parser is happy, but httpx-sse reads {other!r} (expected [{want!r}]). "
+    "Keep to the plainest form of each field.":
+        "{call} 生成了 {raw!r}：规范解析器没意见，但 httpx-sse 读到的是 {other!r}（应为 [{want!r}]）。"
+        "每个字段请用最朴素的写法。",
+    "all {n} tricky payloads survive the round trip (parsed by rtlab's spec parser and by httpx-sse).":
+        "全部 {n} 个刁钻的负载都完好往返（经 rtlab 的规范解析器和 httpx-sse 解析）。",
+    "all {n} tricky payloads survive the round trip (parsed by rtlab's spec parser).":
+        "全部 {n} 个刁钻的负载都完好往返（经 rtlab 的规范解析器解析）。",
+    "{n} events": "{n} 个事件",
+    "{n} events (seq {first}..{last})": "{n} 个事件（seq {first}..{last}）",
+    "a first connection sends no Last-Event-ID: it wants the whole answer": "第一次连接不带 Last-Event-ID：它要完整的回答",
+    "an empty Last-Event-ID means the same as none": "空的 Last-Event-ID 和没有是一个意思",
+    "the client has 1..20": "客户端已有 1..20",
+    "the client has everything": "客户端什么都有了",
+    "an id newer than anything sent: nothing to replay": "id 比发出过的任何事件都新：没有可重放的",
+    "events_to_replay({header!r}, buffer) raised {exc!r} ({why}).": "events_to_replay({header!r}, buffer) 抛出了 {exc!r}（{why}）。",
+    "a missing or empty header is not an error: what should it count as?": "缺少请求头或请求头为空都不是错误：它该算作什么？",
+    "Last-Event-ID {header!r} ({why}): you replay {got}, expected {want}.": "Last-Event-ID {header!r}（{why}）：你重放了 {got}，应为 {want}。",
+    "the header is the id of the last event the client has: which events does it still need, and in what "
+    "order? (No header at all: what does the client have then?)":
+        "这个请求头是客户端手里最后一个事件的 id：它还需要哪些事件，按什么顺序？（完全没有请求头时，客户端手里有什么？）",
+    "Last-Event-ID 'abc' gave {got}: an id this server never sent must be refused (raise ValueError — the "
+    "server answers 400 Bad Request).":
+        "Last-Event-ID 'abc' 得到了 {got}：服务器从未发过的 id 必须拒绝（抛出 ValueError —— 服务器回答 400 Bad Request）。",
+    "what happens when you turn 'abc' into a number?": "把 'abc' 转成数字时会发生什么？",
+    "right idea, but Gap says {first}..{last} are missing; the client has 1..20 and the buffer starts at 41.":
+        "思路对了，但 Gap 说缺的是 {first}..{last}；客户端已有 1..20，缓冲区从 41 开始。",
+    "Gap takes the client's cursor and the oldest seq still in the buffer.": "Gap 接收客户端的游标和缓冲区里仍保存的最旧 seq。",
+    "the buffer only holds seq 41..{last}, the client has 1..20, and you replay {got}: events 21..40 would "
+    "vanish without a word.":
+        "缓冲区只保存 seq 41..{last}，客户端已有 1..20，而你重放了 {got}：事件 21..40 会悄无声息地消失。",
+    "compare the first seq the client needs with the oldest seq the buffer still has; if it is gone, raise "
+    "rtlab.Gap and the server tells the client what it lost.":
+        "把客户端需要的第一个 seq 和缓冲区里最旧的 seq 比一比；如果已经没了，就抛出 rtlab.Gap，服务器会告诉客户端丢了什么。",
+    "replay is right: nothing twice, nothing lost, garbage refused, a gap announced.":
+        "重放正确：不重复、不丢失、拒绝无效 id、缺口会被告知。",
+    # --- 05 对决 ---
+    "how many polls fit in the 60 s between two events, and what does one poll cost here? results[...].server "
+    "has the run's requests and bytes.":
+        "两个事件之间的 60 秒里能轮询几次，一次轮询在这里花多少？results[...].server 里有这次运行的请求数和字节数。",
+    "a long poll ends when an event comes or when its hold runs out: how many requests does a minute with one "
+    "event take, at a 30 s hold?":
+        "长轮询在事件到来或挂起时间用完时结束：挂起 30 秒时，只有一个事件的一分钟需要几个请求？",
+    "the event itself costs what it cost in this run; what else crosses the wire in a minute of silence? (see "
+    "the task: keep-alive comments)":
+        "事件本身的开销和这次运行中一样；一分钟的静默里，线路上还有什么？（见题目：保活注释）",
+    "the event itself costs what it cost in this run; what else crosses the wire in a minute of silence? (see "
+    "the task: pings)":
+        "事件本身的开销和这次运行中一样；一分钟的静默里，线路上还有什么？（见题目：ping）",
+    "predict({name!r}, results) raised {exc!r}.": "predict({name!r}, results) 抛出了 {exc!r}。",
+    "predict({name!r}, results) returned None.": "predict({name!r}, results) 返回了 None。",
+    "too low": "偏低",
+    "too high": "偏高",
+    "predict({name!r}, results) = {got:.0f} bytes per event: {direction} by more than a third, for a minute "
+    "with one event.":
+        "predict({name!r}, results) = 每个事件 {got:.0f} 字节：对于只有一个事件的一分钟，{direction}超过三分之一。",
+    "your estimates match. At one event a minute {winner} sends the fewest bytes; for {clients} clients that "
+    "is, per minute: {per_minute}.":
+        "你的估算对了。每分钟一个事件时，{winner} 发送的字节最少；{clients} 个客户端每分钟分别是：{per_minute}。",
+    # --- plots ---
+    "HTTP requests per event": "每个事件的 HTTP 请求数",
+    "requests / event / client": "请求数 / 事件 / 客户端",
+    "server → client": "服务器 → 客户端",
+    "client → server": "客户端 → 服务器",
+    "Bytes on the wire per event": "每个事件在线路上的字节数",
+    "bytes / event / client (headers included)": "字节 / 事件 / 客户端（含请求头）",
+    "Server CPU per event": "每个事件的服务器 CPU",
+    "µs / event / client": "微秒 / 事件 / 客户端",
+    "What each event cost (lower is cheaper)": "每个事件的代价（越低越省）",
+    "no points": "没有数据点",
+    "theory: mean = interval / 2": "理论：平均值 = 间隔 / 2",
+    "measured": "实测",
+    "requests per second, per client (log scale)": "每个客户端每秒请求数（对数刻度）",
+    "mean latency (ms, log scale)": "平均延迟（毫秒，对数刻度）",
+    "Short polling: fewer requests cost latency": "短轮询：请求越少，延迟越高",
+    "p50 (median)": "p50（中位数）",
+    "fraction of events received": "已收到事件的比例",
+    "latency, publish → receipt": "延迟，发布 → 收到",
+    "{label} (ms, log scale)": "{label}（毫秒，对数刻度）",
+    "{label} (ms, linear scale)": "{label}（毫秒，线性刻度）",
+    "How soon events arrived (further left = sooner)": "事件多快到达（越靠左越快）",
+    "All four, log scale: push in ms, polling in 100s of ms": "四种技术，对数刻度：推送以毫秒计，轮询以数百毫秒计",
+    "theory: uniform(0, {t}), one poll interval": "理论：uniform(0, {t})，一个轮询间隔",
+    "Short polling alone, linear scale: spread evenly over one interval": "仅短轮询，线性刻度：均匀分布在一个间隔内",
+    "How soon events arrived": "事件多快到达",
+    "measured (n={n})": "实测（n={n}）",
+    ", ≈{n} independent": "，≈{n} 个独立样本",
+    "measured mean {mean}": "实测平均 {mean}",
+    "theory: uniform(0, {t})": "理论：uniform(0, {t})",
+    "theory mean {mean}": "理论平均 {mean}",
+    "latency, publish → receipt (ms)": "延迟，发布 → 收到（毫秒）",
+    "events per bin": "每个区间的事件数",
+    "time (s) ↓": "时间（秒）↓",
+    "arrows drawn ≥ {ms:.0f} ms long; real times at their labelled end": "箭头至少画成 {ms:.0f} 毫秒长；真实时间在标注的一端",
+    "1 in {n} event arrows drawn": "事件箭头每 {n} 个画 1 个",
+    "{n} labels left out": "省略了 {n} 个标签",
+    "{name}: {requests} request(s), {events} event(s) in {span:.2g} s": "{name}：{span:.2g} 秒内 {requests} 个请求、{events} 个事件",
+    "The same events, four ways: requests and answers (black), events (colour), publish → leave (dotted), "
+    "held requests (bars)":
+        "同样的事件，四种方式：请求与回答（黑色），事件（彩色），发布 → 发出（虚线），挂起的请求（竖条）",
+    "Arrows are drawn at least ~1 % of the time span long, so a request and its answer can be told apart; the "
+    "labelled end of each is at its real time.":
+        "箭头至少画成时间跨度的约 1 %，以便区分请求和它的回答；每个箭头标注的一端在真实时间上。",
+    "HTTP requests per TCP connection": "每个 TCP 连接上的 HTTP 请求数",
+    "Connections are alike; the requests over them differ": "连接数差不多；差别在连接上跑的请求",
+    "clients per technique (log scale)": "每种技术的客户端数（对数刻度）",
+    "{unit} (log scale)": "{unit}（对数刻度）",
+    "  (0: not shown)": "（0：未显示）",
+    "HTTP requests per second": "每秒 HTTP 请求数",
+    "Bytes per second": "每秒字节数",
+    "Server CPU": "服务器 CPU",
+    "Connections open": "打开的连接数",
+    "Bytes per event per client": "每个客户端每个事件的字节数",
+    "Median latency": "延迟中位数",
+    "requests/s, all clients": "每秒请求数，全部客户端",
+    "bytes/s, both ways, all clients": "每秒字节数，双向，全部客户端",
+    "server CPU, ms per s": "服务器 CPU，毫秒/秒",
+    "connections open": "打开的连接数",
+    "bytes / event / client": "字节 / 事件 / 客户端",
+    "p50 latency, ms": "p50 延迟，毫秒",
+    "seconds after the restart": "重启后的秒数",
+    "reconnects per second ({ms:.0f} ms bins)": "每秒重连次数（{ms:.0f} 毫秒区间）",
+    "{n} {name} clients after a restart: jitter flattens the storm, at the price of a later return":
+        "重启后的 {n} 个 {name} 客户端：随机抖动削平了重连风暴，代价是回来得更晚",
+    "{name}: peak {peak:.0f}/s, all back in {back:.2f} s": "{name}：峰值 {peak:.0f}/秒，{back:.2f} 秒内全部回来",
+    "immediate": "立即重连",
+    "fixed": "固定间隔",
+    "exponential": "指数退避",
+    "no events recorded": "没有记录到事件",
+    "published": "发布",
+    "time since the first publish (s)": "自第一次发布起的时间（秒）",
+    "events received (seq)": "已收到的事件（seq）",
+    "When events arrived: push keeps pace, polling climbs in steps": "事件何时到达：推送紧跟节奏，轮询呈阶梯上升",
+    "latency (ms, log scale)": "延迟（毫秒，对数刻度）",
+    "Each event's latency, by when it was published": "每个事件的延迟，按发布时间排列",
+    # --- widgets ---
+    "events received": "已收到事件",
+    "requests": "请求",
+    "empty responses": "空响应",
+    "connections opened": "打开过的连接",
+    "latency p50 (last 500)": "延迟 p50（最近 500 个）",
+    "bytes client → server": "字节 客户端 → 服务器",
+    "bytes server → client": "字节 服务器 → 客户端",
+    "Right.": "答对了。",
+    "Not quite.": "不太对。",
+    "Try another answer.": "再试试别的答案。",
+    "no cursor (wait=next)": "不带游标（wait=next）",
+    "(no change heard yet)": "（还没收到变更）",
+    " of {published:,}": "/{published:,}",
+    "received {received:,}{out_of} changes": "已收到 {received:,}{out_of} 个变更",
+    "waiting for kickoff…": "等待开球……",
+    "minute <b>{minute}</b> · last event: {last}": "第 <b>{minute}</b> 分钟 · 最新事件：{last}",
+    "polling every {interval:.2f} s · measured {rate:.1f} polls/s · {state}":
+        "每 {interval:.2f} 秒轮询一次 · 实测每秒 {rate:.1f} 次 · {state}",
+    "running": "运行中",
+    "stopped": "已停止",
+    "poll every (s)": "轮询间隔（秒）",
+    "{received}/{total} events, {p50}": "{received}/{total} 个事件，{p50}",
+    "the client sends messages too (both directions)": "客户端也要发消息（双向）",
+    "simplest and most compatible: old clients, or proxies that cut long-lived requests":
+        "最简单、兼容性最好：老旧客户端，或会切断长时间请求的代理",
+    "low: seconds are fine": "低：晚几秒没关系",
+    "medium": "中",
+    "high: as soon as possible": "高：越快越好",
+    "real-time": "实时性",
+    "tokens": "词元",
+    "rate": "速率",
+    "latency p50": "延迟 p50",
+    "connections": "连接",
+    "reconnects": "重连",
+    "missed": "丢失",
+    "duplicates": "重复",
+    "server: answer accepted": "服务器：答案已接受",
+    "server: not counted ({reason})": "服务器：不计分（{reason}）",
+    "you were right": "你答对了",
+    "not this time": "这次没答对",
+    "{right}/{answered} right": "{answered} 人中 {right} 人答对",
+    "leaderboard: {board}": "排行榜：{board}",
+}
