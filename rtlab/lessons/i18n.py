@@ -10,7 +10,7 @@ Why a Python catalogue and not a ``.po`` compiled to ``.mo``: setuptools has no 
 that runs ``msgfmt``, and a ``.mo`` checked in next to its ``.po`` drifts from it silently.
 The stdlib ``gettext`` machinery is kept — :class:`CatalogueTranslations` is a
 ``gettext.NullTranslations`` subclass, so code that wants a ``gettext`` object gets one — but
-its messages come from a plain dict in :mod:`rtlab.lessons.locale.zh_CN`, which is shipped as
+its messages come from plain dicts in :mod:`rtlab.lessons.locale.zh_CN`, which are shipped as
 an ordinary module, read in review like any code, and checked by a test (every message id
 used in the code has a translation; a zh-CN run prints no English sentence).
 

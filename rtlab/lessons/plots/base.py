@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ...metrics import Recorder
+from ..i18n import N_, t
 
 # Colour-blind-safe (Okabe–Ito), one per technique, the same in every figure.
 COLOURS: dict[str, str] = {
@@ -26,8 +27,8 @@ COLOURS: dict[str, str] = {
 }
 OTHER_COLOURS = ["#0072B2", "#D55E00", "#000000", "#999999"]  # for anything else (a baseline)
 NAMES: dict[str, str] = {
-    "short-polling": "Short polling",
-    "long-polling": "Long polling",
+    "short-polling": N_("Short polling"),
+    "long-polling": N_("Long polling"),
     "sse": "SSE",
     "websocket": "WebSocket",
 }
@@ -43,8 +44,9 @@ def colour(transport: str) -> str:
 
 
 def display_name(transport: str) -> str:
+    """How a figure names ``transport``: "Short polling" (短轮询 in zh-CN), or the name as given."""
     key = transport.strip().lower().replace("_", "-")
-    return NAMES.get(key, transport)
+    return t(NAMES[key]) if key in NAMES else transport
 
 
 class LabFigure(Figure):
