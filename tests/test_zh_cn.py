@@ -132,3 +132,19 @@ def test_the_chinese_font_is_the_simplified_face(zh: None) -> None:
     # In a .ttc the face is chosen by its index: SC is not the collection's first (JP) face.
     if entry.fname.endswith(".ttc"):
         assert getattr(entry, "index", 0) != 0, entry
+
+
+def test_the_articles_table_and_advice_in_chinese(zh: None, showdown: dict[str, Any]) -> None:
+    from rtlab import article, widgets
+
+    verdicts = article.regenerate(showdown)
+    text = article.as_markdown(verdicts) + "\n" + article.tally(verdicts)
+    advice = [article.advise(both_directions=b, realtime=r, compatibility=c, results=showdown)
+              for b in (False, True) for r in ("low", "medium", "high") for c in (False, True)]
+    text += "\n".join(f"{a.rule} {a.why} {a.lab_note}" for a in advice)
+    assert "实时性" in text and "资源消耗" in text
+    assert not _english_sentences(text), _english_sentences(text)
+    box = widgets.advisor(showdown)
+    assert "文章的选择建议" in box.children[-1].value
+    assert not _english_sentences(box.children[-1].value.replace("Last-Event-ID", ""))
+    assert not {m for m in i18n.missing() if _english_sentences(m)}, i18n.missing()

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+from .i18n import current, t
+
 GLOSS = {"低": "low", "中": "medium", "高": "high", "极高": "very high"}
 REALTIME_ORDER = ["低", "中", "高", "极高"]  # 实时性: from least to most real-time
 RESOURCES_ORDER = ["低", "中", "高"]  # 资源消耗: from least to most resource use
@@ -63,8 +65,8 @@ MARKS = {"agrees": "✓", "contradicts": "✗", "cannot-separate": "≈"}
 
 
 def quoted(word: str) -> str:
-    """``低 (low)``: the article's word verbatim, with its English gloss."""
-    return f"{word} ({GLOSS[word]})"
+    """``低 (low)``: the article's word verbatim, with its English gloss (in zh-CN: ``低``)."""
+    return word if current() == "zh-CN" else f"{word} ({GLOSS[word]})"
 
 
 @dataclass(frozen=True)
@@ -122,28 +124,31 @@ def sooner(results: dict[str, Any], fast: str, slow: str) -> tuple[str, str]:
     ma, mb = results[fast].summary().p50, results[slow].summary().p50
     names = f"{fast} {_fmt(ma)} vs {slow} {_fmt(mb)}"
     if len(a) < 3 or len(b) < 3:
-        return "cannot-separate", f"{names}: fewer than 3 clients each, too few to know the spread"
+        return "cannot-separate", t("{names}: fewer than 3 clients each, too few to know the spread",
+                                    names=names)
     overlap = max(a) >= min(b) and max(b) >= min(a)
     ratio = max(ma, mb) / max(min(ma, mb), 1e-9)
     if overlap or ratio < SEPARATES:
-        reason = (f"per-client medians overlap ({fast} {_fmt(min(a))}–{_fmt(max(a))}, "
-                  f"{slow} {_fmt(min(b))}–{_fmt(max(b))})" if overlap else
-                  f"medians only {ratio:.2f}× apart (less than {SEPARATES:g}×)")
+        reason = (t("per-client medians overlap ({fast} {a}, {slow} {b})", fast=fast, slow=slow,
+                    a=f"{_fmt(min(a))}–{_fmt(max(a))}", b=f"{_fmt(min(b))}–{_fmt(max(b))}") if overlap else
+                  t("medians only {ratio:.2f}× apart (less than {limit:g}×)", ratio=ratio, limit=SEPARATES))
         return "cannot-separate", f"{names}: {reason}"
     if ma < mb:
-        return "agrees", f"{names}: {ratio:.0f}× sooner, per-client medians apart"
-    return "contradicts", f"{names}: {slow} was {ratio:.1f}× sooner, per-client medians apart"
+        return "agrees", t("{names}: {ratio:.0f}× sooner, per-client medians apart", names=names, ratio=ratio)
+    return "contradicts", t("{names}: {slow} was {ratio:.1f}× sooner, per-client medians apart",
+                            names=names, slow=slow, ratio=ratio)
 
 
 def cheaper(results: dict[str, Any], cheap: str, dear: str) -> tuple[str, str]:
     """Does ``cheap`` cost less per event than ``dear`` (bytes, both ways, headers included)?"""
     c, d = results[cheap].bytes_per_event, results[dear].bytes_per_event
-    names = f"{cheap} {c:.0f} B vs {dear} {d:.0f} B per event"
+    names = t("{cheap} {c:.0f} B vs {dear} {d:.0f} B per event", cheap=cheap, c=c, dear=dear, d=d)
     if d >= CHEAPER * c:
         return "agrees", names
     if c >= CHEAPER * d:
-        return "contradicts", f"{names}: {dear} is the cheaper one"
-    return "cannot-separate", f"{names}: within {CHEAPER:g}× of each other, the same rating"
+        return "contradicts", t("{names}: {dear} is the cheaper one", names=names, dear=dear)
+    return "cannot-separate", t("{names}: within {limit:g}× of each other, the same rating",
+                                names=names, limit=CHEAPER)
 
 
 def _combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
@@ -156,7 +161,7 @@ def _combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
 def _realtime(results: dict[str, Any], transport: str) -> Verdict | None:
     """The 实时性 word of ``transport`` against every technique ranked next to it."""
     rank = REALTIME_ORDER.index(ARTICLE[transport]["realtime"])
-    present = [t for t in ORDER if t in results]
+    present = [n for n in ORDER if n in results]
     parts = []
     for other in present:
         if other == transport:
@@ -169,11 +174,12 @@ def _realtime(results: dict[str, Any], transport: str) -> Verdict | None:
     if not parts:
         return None
     word = ARTICLE[transport]["realtime"]
-    neighbours = [t for t in present if t != transport
-                  and abs(REALTIME_ORDER.index(ARTICLE[t]["realtime"]) - rank) == 1]
+    neighbours = [n for n in present if n != transport
+                  and abs(REALTIME_ORDER.index(ARTICLE[n]["realtime"]) - rank) == 1]
     reading = ", ".join(
-        ("sooner than " if REALTIME_ORDER.index(ARTICLE[t]["realtime"]) < rank else "later than ") + t
-        for t in neighbours)
+        (t("sooner than {other}", other=other) if REALTIME_ORDER.index(ARTICLE[other]["realtime"]) < rank
+         else t("later than {other}", other=other))
+        for other in neighbours)
     verdict, why = _combine(parts)
     s = results[transport].summary()
     measured = f"p50 {_fmt(s.p50)}, p99 {_fmt(s.p99)}"
@@ -190,17 +196,19 @@ def _resources(results: dict[str, Any], transport: str) -> Verdict | None:
         other_rank = RESOURCES_ORDER.index(ARTICLE[other]["resources"])
         if abs(other_rank - rank) != 1:
             continue
-        against.append(("costs more than " if rank > other_rank else "costs less than ") + other)
+        against.append(t("costs more than {other}", other=other) if rank > other_rank
+                       else t("costs less than {other}", other=other))
         parts.append(cheaper(results, other, transport) if rank > other_rank
                      else cheaper(results, transport, other))
     if not parts:
         return None
     r = results[transport]
-    measured = f"{r.bytes_per_event:.0f} B and {r.requests_per_event:.2f} requests per event"
+    measured = t("{bytes:.0f} B and {requests:.2f} requests per event", bytes=r.bytes_per_event,
+                 requests=r.requests_per_event)
     if transport == "short-polling" and r.server.requests:
-        measured += f"; {r.empty_responses / r.server.requests:.0%} of polls empty"
+        measured += t("; {share:.0%} of polls empty", share=r.empty_responses / r.server.requests)
     verdict, why = _combine(parts)
-    reading = ", ".join(against) + " (bytes per event)"
+    reading = ", ".join(against) + t(" (bytes per event)")
     return Verdict(transport, "resources", word, reading, measured, verdict, why)
 
 
@@ -223,8 +231,8 @@ def regenerate(results: dict[str, Any]) -> list[Verdict]:
 
 def as_markdown(verdicts: list[Verdict]) -> str:
     """The regenerated table as Markdown, for ``IPython.display.Markdown``."""
-    aspect = {"realtime": "实时性 (real-time-ness)", "resources": "资源消耗 (resource use)"}
-    lines = ["| technique | aspect | the article says | the lab reads it as | measured | verdict |",
+    aspect = {"realtime": t("实时性 (real-time-ness)"), "resources": t("资源消耗 (resource use)")}
+    lines = [t("| technique | aspect | the article says | the lab reads it as | measured | verdict |"),
              "|---|---|---|---|---|---|"]
     for v in verdicts:
         why = f" — {v.why}" if v.why and not v.agrees else ""
@@ -236,7 +244,8 @@ def as_markdown(verdicts: list[Verdict]) -> str:
 def tally(verdicts: list[Verdict]) -> str:
     """``"5 ✓, 3 ≈, 0 ✗ of 8"``."""
     counts = {m: sum(v.mark == m for v in verdicts) for m in MARKS.values()}
-    return f"{counts['✓']} ✓, {counts['≈']} ≈, {counts['✗']} ✗ of {len(verdicts)}"
+    return t("{agree} ✓, {near} ≈, {contra} ✗ of {n}", agree=counts["✓"], near=counts["≈"],
+             contra=counts["✗"], n=len(verdicts))
 
 
 @dataclass(frozen=True)
@@ -262,6 +271,8 @@ class Advice:
 
 def _rule(technique: str) -> str:
     need, gloss, _ = next(r for r in RULES if r[2] == technique)
+    if current() == "zh-CN":
+        return f"{need} → {ARTICLE[technique]['name_zh']}"
     return f"{need} ({gloss}) → {ARTICLE[technique]['name_zh']}"
 
 
@@ -269,7 +280,7 @@ def _p50(results: dict[str, Any] | None, name: str) -> str:
     """The measured median of ``name``, or what notebook 05 typically measures."""
     if results and name in results:
         return _fmt(results[name].summary().p50)
-    return "hundreds of ms" if name == "short-polling" else "about 10 ms"
+    return t("hundreds of ms") if name == "short-polling" else t("about 10 ms")
 
 
 def advise(*, both_directions: bool = False, realtime: str = "high", compatibility: bool = False,
@@ -295,29 +306,29 @@ def advise(*, both_directions: bool = False, realtime: str = "high", compatibili
     if both_directions:
         note = ""
         if compatibility:
-            note = ("where WebSocket is blocked, Socket.IO and SignalR fall back to long polling "
-                    "plus ordinary POSTs: the lab's long polling delivered in "
-                    f"{_p50(results, 'long-polling')} (p50) on loopback")
+            note = t("where WebSocket is blocked, Socket.IO and SignalR fall back to long polling "
+                     "plus ordinary POSTs: the lab's long polling delivered in {lp} (p50) on loopback",
+                     lp=_p50(results, "long-polling"))
         return Advice("websocket", _rule("websocket"),
-                      "the client sends too: only WebSocket carries both directions on one connection",
+                      t("the client sends too: only WebSocket carries both directions on one connection"),
                       note)
     if compatibility or realtime == "low":
-        why = ("plain requests and answers on a timer: nothing held open, nothing a proxy can cut"
-               if compatibility else "updates may be seconds late: poll at that interval, simplest of all")
-        note = ("long polling is plain HTTP request/response too, as compatible unless a proxy cuts "
-                f"held requests; in notebook 05 it delivered in {_p50(results, 'long-polling')} "
-                f"against short polling's {_p50(results, 'short-polling')}, with fewer requests")
+        why = (t("plain requests and answers on a timer: nothing held open, nothing a proxy can cut")
+               if compatibility else t("updates may be seconds late: poll at that interval, simplest of all"))
+        note = t("long polling is plain HTTP request/response too, as compatible unless a proxy cuts "
+                 "held requests; in notebook 05 it delivered in {lp} against short polling's {sp}, with "
+                 "fewer requests", lp=_p50(results, "long-polling"), sp=_p50(results, "short-polling"))
         return Advice("short-polling", _rule("short-polling"), why, note)
     if realtime == "medium":
-        note = ("the lab does not find long polling 'medium': on loopback its median latency "
-                f"({_p50(results, 'long-polling')}) cannot be separated from SSE's "
-                f"({_p50(results, 'sse')}); what it pays is a request and its headers per event. "
-                "The lab would take SSE unless the infrastructure only does request/response "
-                "(over a real network, each event's new request adds a round trip)")
+        note = t("the lab does not find long polling 'medium': on loopback its median latency "
+                 "({lp}) cannot be separated from SSE's ({sse}); what it pays is a request and its headers "
+                 "per event. The lab would take SSE unless the infrastructure only does request/response "
+                 "(over a real network, each event's new request adds a round trip)",
+                 lp=_p50(results, "long-polling"), sse=_p50(results, "sse"))
         return Advice("long-polling", _rule("long-polling"),
-                      "near real time over plain request/response, as config centres did it", note)
-    note = ("'SSE 高, WebSocket 极高' is not separated on loopback: their medians "
-            f"({_p50(results, 'sse')} vs {_p50(results, 'websocket')}) are within noise")
+                      t("near real time over plain request/response, as config centres did it"), note)
+    note = t("'SSE 高, WebSocket 极高' is not separated on loopback: their medians ({sse} vs {ws}) are "
+             "within noise", sse=_p50(results, "sse"), ws=_p50(results, "websocket"))
     return Advice("sse", _rule("sse"),
-                  "only the server speaks: one long HTTP response, automatic reconnect with "
-                  "Last-Event-ID", note)
+                  t("only the server speaks: one long HTTP response, automatic reconnect with "
+                    "Last-Event-ID"), note)

@@ -77,13 +77,16 @@ def advisor(results: dict[str, Any] | None = None) -> w.VBox:
         if results and advice.technique in results:
             r = results[advice.technique]
             s = r.summary()
-            evidence = (f"<br><small>Measured here: p50 {s.p50:.3g} ms, p99 {s.p99:.3g} ms, "
-                        f"{r.requests_per_event:.2f} requests and {r.bytes_per_event:.0f} bytes per "
-                        "event.</small>")
-        note = (f"<br><span style='color:#b35900'>Where the lab disagrees: {html.escape(advice.lab_note)}"
-                "</span>" if advice.lab_note else "")
-        answer.value = (f"<b>Use {html.escape(advice.technique)}</b> — the article's rule "
-                        f"<b>{html.escape(advice.rule)}</b>: {html.escape(advice.why)}{evidence}{note}")
+            evidence = "<br><small>" + t(
+                "Measured here: p50 {p50:.3g} ms, p99 {p99:.3g} ms, {requests:.2f} requests and "
+                "{bytes:.0f} bytes per event.", p50=s.p50, p99=s.p99, requests=r.requests_per_event,
+                bytes=r.bytes_per_event) + "</small>"
+        note = ("<br><span style='color:#b35900'>" + t("Where the lab disagrees: {note}",
+                                                        note=html.escape(advice.lab_note))
+                + "</span>" if advice.lab_note else "")
+        answer.value = t("<b>Use {technique}</b> — the article's rule <b>{rule}</b>: {why}",
+                         technique=html.escape(advice.technique), rule=html.escape(advice.rule),
+                         why=html.escape(advice.why)) + evidence + note
 
     for control in (both, compatible, realtime):
         control.observe(update, names="value")

@@ -6,7 +6,8 @@ Terms follow the article the lab grew from (聊聊四种实时通信技术): 短
 English id; their order may differ. A test checks that every id the code uses is here.
 """
 
+from .article import MESSAGES as _ARTICLE
 from .checks import MESSAGES as _CHECKS
 from .views import MESSAGES as _VIEWS
 
-MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS}
+MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS, **_ARTICLE}
