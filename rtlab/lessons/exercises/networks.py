@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ...net.path_model import NetworkPath
+from ..i18n import N_, t
 from .claims import Check, graded, not_yet, passed, within
 
-HINT = ("count round trips before the answer's first byte can arrive: the TCP handshake, then TLS "
+HINT = N_("count round trips before the answer's first byte can arrive: the TCP handshake, then TLS "
         "(path.tls of them), then the HTTP request — or WebSocket's Upgrade — and its answer; each "
-        "costs path.rtt_ms.")
+        "costs path.rtt_ms.")  # translated where it is used: t(HINT)
 
 
 @graded
@@ -24,11 +25,12 @@ def check_first_event(predict: Callable[[str, NetworkPath], Any], measured: dict
     for transport, got_ms in measured.items():
         want = predict(transport, path)
         if not isinstance(want, int | float):
-            raise not_yet(f"predict({transport!r}, path) returned {want!r}, not a number of milliseconds.",
-                          HINT)
+            raise not_yet(t("predict({transport!r}, path) returned {want!r}, not a number of milliseconds.",
+                            transport=transport, want=want), t(HINT))
         if not within(got_ms, want, 0.25):
-            raise not_yet(f"for {transport} you predict {want:.0f} ms; the lab measured {got_ms:.0f} ms on "
-                          f"{path.summary()} (accepted: ±25 %).", HINT)
-    return passed("your prediction matches every technique's first event: "
-                  + ", ".join(f"{t} {ms:.0f} ms" for t, ms in measured.items())
-                  + f". On {path.name} every reconnect pays all of it again.")
+            raise not_yet(t("for {transport} you predict {want:.0f} ms; the lab measured {got:.0f} ms on "
+                            "{path} (accepted: ±25 %).", transport=transport, want=want, got=got_ms,
+                            path=path.summary()), t(HINT))
+    return passed(t("your prediction matches every technique's first event: {each}. On {path} every "
+                    "reconnect pays all of it again.", path=path.name,
+                    each=", ".join(f"{name} {ms:.0f} ms" for name, ms in measured.items())))

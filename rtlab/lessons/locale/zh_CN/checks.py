@@ -274,4 +274,13 @@ MESSAGES: dict[str, str] = {
     "your estimates match. At one event a minute {winner} sends the fewest bytes; for {clients} clients that "
     "is, per minute: {per_minute}.":
         "你的估算对了。每分钟一个事件时，{winner} 发送的字节最少；{clients} 个客户端每分钟分别是：{per_minute}。",
+    # --- 06 真实网络 ---
+    "count round trips before the answer's first byte can arrive: the TCP handshake, then TLS (path.tls of them), then the HTTP request — or WebSocket's Upgrade — and its answer; each costs path.rtt_ms.":
+        "数一数回答的第一个字节到达之前要走几个往返：TCP 握手，然后是 TLS（path.tls 个），再是 HTTP 请求（或 WebSocket 的 Upgrade）及其回答；每个往返花费 path.rtt_ms。",
+    "predict({transport!r}, path) returned {want!r}, not a number of milliseconds.":
+        "predict({transport!r}, path) 返回了 {want!r}，而不是毫秒数。",
+    "for {transport} you predict {want:.0f} ms; the lab measured {got:.0f} ms on {path} (accepted: ±25 %).":
+        "对 {transport} 你预测 {want:.0f} ms；实验室在 {path} 上实测 {got:.0f} ms（允许误差 ±25 %）。",
+    "your prediction matches every technique's first event: {each}. On {path} every reconnect pays all of it again.":
+        "你的预测与每种技术的首个事件都吻合：{each}。在 {path} 上，每次断线重连都要把这些再付一遍。",
 }
