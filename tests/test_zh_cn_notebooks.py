@@ -89,3 +89,22 @@ def test_the_chinese_twin_is_written_in_chinese(english: Path) -> None:
         assert not cell.get("outputs"), f"{chinese.name} cell {index}: stored with outputs"
     text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "solutions/" not in text.replace("../solutions/", ""), "solutions are at ../solutions/ from zh-CN/"
+
+
+ROOT = NOTEBOOKS.parent
+ZH_BINDER = "https://mybinder.org/v2/gh/rtlab/rtlab/main?urlpath=lab/tree/notebooks/zh-CN/00_start_here.ipynb"
+
+
+def test_the_chinese_edition_is_installed_and_announced() -> None:
+    """One install gives the font and JupyterLab's language pack; both READMEs link the zh Binder."""
+    pyproject, environment = (ROOT / "pyproject.toml").read_text(), (ROOT / "environment.yml").read_text()
+    for name in ("noto-cjk-sans-otc", "jupyterlab-language-pack-zh-CN"):
+        assert name in pyproject and name in environment, name
+    assert '"matplotlib>=3.11"' in pyproject and "matplotlib-base>=3.11" in environment
+    apt = [line.strip() for line in (ROOT / "binder" / "apt.txt").read_text().splitlines()]
+    assert "fonts-noto-cjk" in apt
+    for readme in ("README.md", "README.zh-CN.md"):
+        text = (ROOT / readme).read_text(encoding="utf-8")
+        assert ZH_BINDER in text, readme
+        assert "Settings → Language" in text, readme
+    assert (ROOT / "docs" / "instructors.md").exists() and (ROOT / "docs" / "instructors.zh-CN.md").exists()
