@@ -28,7 +28,7 @@ MESSAGES: dict[str, str] = {
     "build_headers({etag!r}) returned {headers!r}, not a dict of headers":
         "build_headers({etag!r}) 返回了 {headers!r}，而不是一个请求头字典",
     "with your headers {headers!r} the server answered {statuses}, not 304. It answers 304 Not Modified only "
-    "when If-None-Match equals the ETag it sent, {etag} — character for character, quotes included":
+    "when If-None-Match matches the ETag it sent, {etag} — character for character, quotes included":
         "带上你的请求头 {headers!r}，服务器的回答是 {statuses}，不是 304。只有当 If-None-Match 与它发出的 ETag "
         "{etag} 完全一致（逐字符，连引号在内）时，它才回答 304 Not Modified",
     "send the ETag of the last response back, as it came, in an If-None-Match header":
