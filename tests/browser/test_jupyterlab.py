@@ -28,7 +28,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts"  # gitignored; conftest.py creates it
-PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+# The English notebooks and their Chinese twins (notebooks/zh-CN/, the same code).
+PATHS = (sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+         + sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb")))
 RUN_TIMEOUT_S = 60
 
 # One look at the notebook: the prompts of its code cells, the kernel status, and the value
@@ -104,6 +106,11 @@ def _run_all_cells(page: Any) -> None:
                  '.lm-Menu-item[data-command="notebook:run-all-cells"]').first.click(timeout=10_000)
 
 
+def _label(path: Path) -> str:
+    """"04_sse", or "zh-CN-04_sse" for a Chinese twin: the test id and the screenshot's name."""
+    return str(path.relative_to(NOTEBOOKS).with_suffix("")).replace("/", "-")
+
+
 OPEN_JS = """
 async (path) => {
   const panel = await window.jupyterapp.commands.execute('docmanager:open', {path});
@@ -116,11 +123,11 @@ async (path) => {
 @pytest.mark.browser
 @pytest.mark.parametrize(
     "path", PATHS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks yet"))],
-    ids=[p.stem for p in PATHS] or ["none"],
+    ids=[_label(p) for p in PATHS] or ["none"],
 )
 def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
     started = time.monotonic()
-    page.evaluate(OPEN_JS, path.name)
+    page.evaluate(OPEN_JS, str(path.relative_to(NOTEBOOKS)))
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60_000)
     page.locator("#jp-main-statusbar", has_text="Idle").wait_for(timeout=60_000)
     opened = time.monotonic()
@@ -143,7 +150,7 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
         if quiet >= 2:
             break
         if time.monotonic() > deadline:
-            _screenshot(page, path)
+            _screenshot(page, Path(_label(path)))
             pytest.fail(f"{path.name}: cells still at [*]: hang — after {RUN_TIMEOUT_S} s, code cells "
                         f"{running} show [*]; status bar: {snap['status'][:60]!r}")
         time.sleep(0.25)
@@ -154,7 +161,7 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
         time.sleep(0.5)
         for key, value in _snapshot(page)["values"].items():
             seen[key].add(value)
-    _screenshot(page, path)
+    _screenshot(page, Path(_label(path)))
     print(f"{path.name}: opened in {opened - started:.1f} s, ran in {ran - opened:.1f} s, "
           f"{len(seen)} widget values watched")
 
