@@ -26,7 +26,9 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+# The English notebooks and their Chinese twins (notebooks/zh-CN/: the same code, rtlab in zh-CN).
+PATHS = (sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+         + sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb")))
 CURRENT_ENV = "rtlab-current-env"
 
 # What the kernel reports after each pass: Python threads (what rtlab starts) and, for the
@@ -97,16 +99,16 @@ def _resources(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     "path", PATHS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks yet"))],
-    ids=[p.stem for p in PATHS] or ["none"],
+    ids=[str(p.relative_to(NOTEBOOKS).with_suffix("")) for p in PATHS] or ["none"],
 )
 def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     cells = list(nb.cells)
     km = KernelManager(kernel_name=CURRENT_ENV, kernel_spec_manager=_CurrentEnvSpecs())
     client = NotebookClient(nb, km=km, timeout=120, kernel_name=CURRENT_ENV,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+                            resources={"metadata": {"path": str(path.parent)}})
     try:
-        with client.setup_kernel(cwd=str(NOTEBOOKS)):
+        with client.setup_kernel(cwd=str(path.parent)):  # as JupyterLab starts it
             _run_all(client, cells, "first run")
             first, first_names, first_os = _threads(client, nb)
             first_fds, first_tasks = _resources(client, nb)
