@@ -32,6 +32,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 TWINS = sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb"))
 CURRENT_ENV = "rtlab-current-env"
+FD_SLACK = 8  # descriptors in transit between two counts (see the assertion)
 
 # What the kernel reports after each pass: Python threads (what rtlab starts) and, for the
 # message when it fails, their names and the OS threads of the process.
@@ -46,11 +47,19 @@ print(len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') els
 # its client loop. Measured after a short settle, so connections closing right now are gone.
 COUNT_RESOURCES = """
 import asyncio, os, time, rtlab.lab
-time.sleep(0.3)
+def _fds(): return len(os.listdir('/proc/self/fd')) if os.path.isdir('/proc/self/fd') else -1
+# Settle: connections closing right now (a replaced server's clients, a long poll's hold ending)
+# are gone within a second or two; a leak stays. Sample until the count stops falling (<= 5 s).
+previous, deadline = _fds(), time.monotonic() + 5
+while time.monotonic() < deadline:
+    time.sleep(0.3)
+    now = _fds()
+    if now >= previous:
+        break
+    previous = now
 async def _tasks(): return len(asyncio.all_tasks())
 loop = rtlab.lab._client_loop
-print(len(os.listdir('/proc/self/fd')) if os.path.isdir('/proc/self/fd') else -1,
-      loop.run(_tasks()) - 1 if loop is not None and loop.alive else 0)
+print(min(previous, _fds()), loop.run(_tasks()) - 1 if loop is not None and loop.alive else 0)
 """
 
 
@@ -125,7 +134,12 @@ def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
     print(f"{path.name}: threads {first} -> {second} (OS threads {first_os} -> {second_os}), "
           f"fds {first_fds} -> {second_fds}, client-loop tasks {first_tasks} -> {second_tasks}; "
           f"python {sys.version.split()[0]}")
-    assert second_fds <= first_fds, (
+    # A live notebook opens and closes connections all the time (a poller's next request, a hold
+    # ending), so two counts taken a run apart can differ by a few sockets in transit: seen here,
+    # +7 now and then on 01 and 02 under load, 0 on the next try. A leaked server is caught by the
+    # thread count below (one thread each); this allows fewer descriptors than a leaked server
+    # and its client hold together.
+    assert second_fds <= first_fds + FD_SLACK, (
         f"{path.name} leaks file descriptors (sockets) on a re-run: {first_fds} -> {second_fds}")
     assert second_tasks <= first_tasks, (
         f"{path.name} leaks tasks on rtlab's client loop on a re-run: {first_tasks} -> {second_tasks}")
