@@ -119,7 +119,8 @@ class Client:
             self.recorder.missed += event.seq - self.last_seq - 1
         self.last_seq = event.seq
         self.recorder.record(event.seq, event.sent_ns, recv_ns)
-        self.note("event", f"#{event.seq} {event.type}", seq=event.seq, t_ns=recv_ns)
+        if self.recorder.trace is not None:  # the timed path: no label is formatted unless tracing
+            self.recorder.trace.note("event", f"#{event.seq} {event.type}", seq=event.seq, t_ns=recv_ns)
         if self.on_event is not None:
             try:
                 self.on_event(event)
