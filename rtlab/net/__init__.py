@@ -54,14 +54,20 @@ def serve(transport: str, **options: Any) -> Server:
         **options: the server's keyword arguments (see :class:`rtlab.net.server.Server` and
             each technique's server: ``hold=``, ``retry_ms=``, ``heartbeat=`` ...).
             ``broker="redis://..."`` keeps the stream in that broker, shared by every server on
-            it; ``broker="auto"`` (or ``True``) starts a local one first.
+            it; ``broker="auto"`` (or ``True``) starts a local one first. ``middlebox="buffering"``
+            (``"compressing"``, ``"idle-timeout=5"``, ``"no-upgrade"``, ``"transparent"``, or
+            several joined by commas) puts that proxy on the path, with or without ``network=``
+            (:mod:`rtlab.net.middlebox`); ``server.middlebox`` is it, switchable while it runs.
     """
     broker = options.get("broker")
     if broker is True or broker == "auto":  # start a broker for the learner (rtlab.net.broker_process)
         from .broker_process import start_broker
 
         options["broker"] = start_broker().url
-    return transport_module(transport).Server(**options).start()
+    middlebox = options.pop("middlebox", None)
+    server = transport_module(transport).Server(**options)
+    server.set_middlebox(middlebox)
+    return server.start()
 
 
 def connect(transport: str, url: str, **options: Any) -> Client:

@@ -26,7 +26,8 @@ from .. import lab
 from ..hub import Event
 from ..metrics import Recorder
 from ..trace import Trace
-from .path import Relay, relay_for_url
+from .path import Relay
+from .path_mixin import relay_for_url
 from .path_model import NetworkPath
 from .retry import Retry
 

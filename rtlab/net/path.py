@@ -36,13 +36,16 @@ import asyncio
 import collections
 import random
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lab
-from .path_model import Direction, NetworkPath, resolve
+from .path_model import Direction, NetworkPath
 
-__all__ = ["Relay", "network_loop", "relay_for_url"]
+if TYPE_CHECKING:  # the middlebox module imports this one
+    from .middlebox import Middlebox
+
+__all__ = ["Relay", "network_loop"]
 
 LOOPBACK = "127.0.0.1"
 _EOF = object()  # queued after the data: the sender closed
@@ -94,7 +97,7 @@ class _Lane:
         self.bytes = 0
 
     def arrived(self, data: bytes, now: float) -> None:
-        if self.pair.closed:
+        if self.pair.closed or not data:
             return
         offset = 0
         for leave, n in self.model.schedule(len(data), now):
@@ -176,6 +179,8 @@ class _Side(asyncio.Protocol):
         self.pair.side_made(self, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.pair.flow is not None:  # a middlebox sees the bytes first, and may hold or change them
+            data = self.pair.flow.received(self.role, data)
         self.pair.lane_from(self).arrived(data, self.pair.loop.time())
 
     def eof_received(self) -> bool:
@@ -211,6 +216,7 @@ class _Pair:
         self.server: _Side | None = None
         self.closed = False
         self.dialing: asyncio.Task[Any] | None = None
+        self.flow = relay.middlebox.flow(self) if relay.middlebox is not None else None
 
     def lane_from(self, side: _Side) -> _Lane:
         return self.up if side.role == "client" else self.down
@@ -243,6 +249,8 @@ class _Pair:
     def side_ended(self, side: _Side, marker: object) -> None:
         """``side`` closed (EOF) or was reset: pass it on after the data ahead of it."""
         if not self.closed:
+            if self.flow is not None:  # what the middlebox still holds goes first
+                self.lane_from(side).arrived(self.flow.ended(side.role), self.loop.time())
             self.lane_from(side).mark(marker, self.loop.time())
 
     def side_lost(self, side: _Side, exc: Exception | None) -> None:
@@ -269,6 +277,8 @@ class _Pair:
         if self.closed:
             return
         self.closed = True
+        if self.flow is not None:
+            self.flow.close()
         self.up.drop()
         self.down.drop()
         for side in (self.client, self.server):
@@ -289,13 +299,15 @@ class Relay:
     """
 
     def __init__(self, path: NetworkPath, target_host: str, target_port: int, *,
-                 name: str = "relay") -> None:
+                 name: str = "relay", middlebox: Middlebox | None = None) -> None:
         """Args:
             path: the settings (see :class:`~rtlab.net.path_model.NetworkPath`).
             target_host, target_port: where every relayed connection is opened to.
             name: for ``repr``.
+            middlebox: a proxy on the path (:mod:`rtlab.net.middlebox`), or ``None``.
         """
         self.path = path
+        self.middlebox = middlebox
         self.target_host = target_host
         self.target_port = target_port
         self.name = name
@@ -386,15 +398,3 @@ class Relay:
         state = (f"127.0.0.1:{self.port} -> {self.target_host}:{self.target_port}"
                  if self.running else "stopped")
         return f"<Relay {self.name!r} {self.path.summary()} {state}>"
-
-
-def relay_for_url(url: str, network: str | NetworkPath | dict[str, Any] | None, *,
-                  name: str = "relay") -> Relay | None:
-    """A started relay in front of ``url``'s host and port, or ``None`` if ``network`` emulates nothing."""
-    settings = resolve(network)
-    if settings is None:
-        return None
-    parts = urlsplit(url)
-    default = 443 if parts.scheme in ("https", "wss") else 80
-    return Relay(settings, parts.hostname or LOOPBACK, parts.port or default, name=name).start()
-

@@ -57,7 +57,7 @@ class SSEServer(PushServer):
     path = "/events"
 
     def __init__(self, *, retry_ms: int = DEFAULT_RETRY_MS,
-                 keepalive: float = DEFAULT_KEEPALIVE_S, **kwargs: Any) -> None:
+                 keepalive: float = DEFAULT_KEEPALIVE_S, unbuffered: bool = True, **kwargs: Any) -> None:
         """An SSE server, not yet started.
 
         Args:
@@ -65,11 +65,17 @@ class SSEServer(PushServer):
                 reconnects after the stream breaks (milliseconds).
             keepalive: seconds of silence after which it writes a ``: keep-alive`` comment,
                 so proxies and the client see traffic on a quiet stream.
+            unbuffered: send ``X-Accel-Buffering: no``, which tells a buffering reverse proxy
+                (nginx, :mod:`rtlab.net.middlebox` ``buffering``) to pass the stream on at once.
+                On by default, as in sse-starlette — rtlab's server does the right thing;
+                ``False`` is the endpoint that forgot, so that a lesson can show the stall
+                before the fix.
             **kwargs: as :class:`rtlab.net.server.Server` (host, port, name, replay, limits).
         """
         super().__init__(**kwargs)
         self.retry_ms = retry_ms
         self.keepalive = keepalive
+        self.unbuffered = unbuffered
         self.streams = 0  # open event streams right now
         self._open_streams: set[tuple[Any, Any]] = set()  # (transport, subscription) of each stream
         # (Last-Event-ID, events replayed) of each resumed stream, newest last: what a reconnect asked for
@@ -95,11 +101,10 @@ class SSEServer(PushServer):
         stream_id, since = cursor_param(request, "since", header="Last-Event-ID") or (None, 0)
         hub = self.hub
         assert hub is not None
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",  # tells nginx-style proxies not to buffer the stream
-        })
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        if self.unbuffered:
+            headers["X-Accel-Buffering"] = "no"  # tells nginx-style proxies not to buffer the stream
+        response = web.StreamResponse(headers=headers)
         # Subscribe *before* reading the replay buffer, so no event falls between the two.
         with hub.subscribe() as subscription:
             await response.prepare(request)
