@@ -17,6 +17,11 @@ through the path, ``"direct_url"`` to the server itself::
 
     $ python -m rtlab serve sse --rtt-ms 100      # events arrive ~50 ms after they are published
 
+``serve --middlebox NAME`` puts a proxy on that path (:mod:`rtlab.net.middlebox`: ``buffering``,
+``compressing``, ``idle-timeout=S``, ``no-upgrade``; with or without ``--network``)::
+
+    $ python -m rtlab serve websocket --middlebox no-upgrade   # the handshake gets 403 Forbidden
+
 Beyond one machine (``rtlab.lessons.cluster``): ``serve --broker URL --rate 0`` is one gateway
 on a broker's stream, ``publish --broker URL`` the quiz service that feeds it, and ``cluster``
 starts a broker (unless ``--broker`` names one), N gateways and a quiz service, prints one
@@ -39,6 +44,7 @@ from .lessons.experiments import compare, table
 from .lessons.feed import Feed
 from .lessons.scenarios import SCENARIOS
 from .net import TRANSPORTS, serve
+from .net.middlebox import Middlebox, describe_middleboxes
 from .net.path_model import PROFILES, NetworkPath, describe_profiles, resolve
 
 __all__ = ["main"]
@@ -92,7 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     options = {"broker": args.broker, "replay": args.replay} if args.broker else {}
     if args.name:
         options["name"] = args.name
-    server = serve(args.transport, port=args.port, host=args.host, network=network_from(args), **options)
+    server = serve(args.transport, port=args.port, host=args.host, network=network_from(args),
+                   middlebox=args.middlebox, **options)
     feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start() if args.rate > 0 else None
     stop = _until_signal(args.exit_with_parent)
     # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
@@ -103,7 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(json.dumps({"transport": server.transport, "url": scheme(server.url),
                       "direct_url": scheme(server.direct_url), "port": server.port, "pid": os.getpid(),
                       "rate": args.rate, "scenario": args.scenario,
-                      "network": _network_json(server.network), "broker": server.broker}), flush=True)
+                      "network": _network_json(server.network), "broker": server.broker,
+                      "middlebox": server.middlebox.spec if server.middlebox else None}), flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -165,6 +173,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 PROFILES_HELP = "network profiles (--network NAME):\n" + describe_profiles()
+SERVE_HELP = PROFILES_HELP + "\n\nmiddleboxes (--middlebox NAME):\n" + describe_middleboxes()
+
+
+def _middlebox(text: str) -> Middlebox | None:
+    try:
+        return Middlebox.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _network_flags(p: argparse.ArgumentParser) -> None:
@@ -187,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("serve", help="start one server with a built-in event generator",
                        description="Start one server with a built-in event generator.",
-                       epilog=PROFILES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("transport", choices=list(TRANSPORTS))
     p.add_argument("--rate", type=float, default=1.0, help="events per second (default 1; 0: none)")
     p.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
@@ -200,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", choices=list(SCENARIOS), default="ticker")
     p.add_argument("--seed", type=int, default=0)
     _network_flags(p)
+    p.add_argument("--middlebox", type=_middlebox, default=None, metavar="NAME[,NAME]",
+                   help="a proxy on the path: buffering[=SIZE], compressing, idle-timeout=S, no-upgrade "
+                        "(see rtlab.net.middlebox; combine with commas)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("compare", help="all four techniques on one stream, side by side",

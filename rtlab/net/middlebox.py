@@ -191,7 +191,7 @@ class Middlebox:
     def read(self) -> dict[str, Any]:
         """What the middleboxes did so far: counts, bytes held right now, and the last notes."""
         return {"spec": self.spec, **dict(self.counts),
-                "held_bytes": sum(f.held_bytes for f in list(self.flows)),
+                "held_bytes": sum(f.holding() for f in list(self.flows)),
                 "notes": list(self.notes)[-10:]}
 
     def __repr__(self) -> str:
@@ -241,6 +241,11 @@ class _Flow:
         if role != "server" or self.tunnel:
             return b""
         return self._down_parts(self.down.close()) + self._release()
+
+    def holding(self) -> int:
+        """Bytes held back right now: in the proxy's buffer, and input the gzip middleware sits on."""
+        pending = len(self.response.pending) if self.response is not None else 0
+        return self.held_bytes + pending
 
     def close(self) -> None:
         if self.timer is not None:
