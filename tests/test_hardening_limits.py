@@ -156,11 +156,15 @@ def test_a_resuming_sse_client_is_not_locked_out_by_a_full_server(start_server):
     server.publish("tick", {"i": 1})
     wait_until(lambda: server_call(server, lambda: server.hub.latest_seq) == 1, what="one event")
     last_id = _first_id(server)
-    wait_until(lambda: open_connections(server) == 0, what="the reader to go")
+    # The reader's connection closes before its handler unsubscribes: wait for both, or a
+    # lingering subscription makes the server look full before it is.
+    wait_until(lambda: open_connections(server) == 0
+               and server_call(server, lambda: server.hub.subscriber_count) == 0, what="the reader to go")
     streams = [_never_reading_stream(server, "/events") for _ in range(4)]  # the server is full
     try:
-        wait_until(lambda: server_call(server, lambda: server.hub.subscriber_count) == 3,
-                   what="the server to fill with streams")
+        # Three streams in, the fourth refused and gone: only then is "full" a steady state.
+        wait_until(lambda: server_call(server, lambda: server.hub.subscriber_count) == 3
+                   and open_connections(server) == 3, what="the server to fill with streams")
         assert _status_of(server, []) == 503  # a new client may wait
         assert _status_of(server, [f"Last-Event-ID: {last_id}"]) == 200, \
             "a client resuming its stream was refused"

@@ -180,7 +180,21 @@ def _stop(lab: Lab) -> None:
                 lab.process.wait(5)
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), keep each browser module on one worker, in
+    one run: the JupyterLab server is started once per worker, and Chromium is closed before
+    that worker goes on to other tests (see :func:`browser`)."""
+    for item in items:
+        if "tests/browser/" in item.nodeid.replace("\\", "/"):
+            group = "jupyterhub" if "test_jupyterhub" in item.nodeid else "browser"
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+# Module scope, not session: while Playwright's sync API is running it holds an event loop on
+# the main thread, and every later ``asyncio.run()`` in the same process fails ("cannot be
+# called from a running event loop"). Under pytest-xdist a worker runs other tests after its
+# browser tests, so Playwright must stop at the end of each browser module.
+@pytest.fixture(scope="module")
 def browser(browser_tools: None) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
