@@ -22,6 +22,7 @@ import pytest
 
 import rtlab
 from rtlab import article, exercises, widgets
+from rtlab.lessons.middleboxes import TYPICAL_SYMPTOMS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
@@ -69,6 +70,8 @@ CHECKERS: dict[str, Callable[[Callable[..., Any], dict[str, Any]], Any]] = {
     "06_predict": lambda f, _: exercises.check_first_event(
         f, {"short-polling": 516.0, "long-polling": 514.0, "sse": 515.0, "websocket": 518.0},
         rtlab.NETWORKS["4g"].with_(tls=1)),
+    # 07 names each middlebox from what a raw client saw; here, what the lab typically sees
+    "07_diagnose": lambda f, _: exercises.check_diagnosis(f, TYPICAL_SYMPTOMS),
 }
 
 

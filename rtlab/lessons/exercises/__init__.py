@@ -12,13 +12,15 @@ Two kinds of check:
 
 from .claims import Check, ClaimFailed, NotYet, claim, graded, not_yet, passed, within
 from .long_polling import check_hold_time, check_next_cursor
+from .middleboxes import check_diagnosis
 from .networks import check_first_event
 from .short_polling import check_conditional_headers, check_empty_per_event, check_prediction
 from .showdown import check_quiet_prediction, quiet_feed_bytes
 from .sse import check_encoder, check_replay
 from .websocket import check_heartbeat, check_origin_allowed
 
-__all__ = ["Check", "ClaimFailed", "NotYet", "check_conditional_headers", "check_empty_per_event",
+__all__ = ["Check", "ClaimFailed", "NotYet", "check_conditional_headers", "check_diagnosis",
+           "check_empty_per_event",
            "check_encoder", "check_first_event", "check_heartbeat", "check_hold_time", "check_next_cursor",
            "check_origin_allowed", "check_prediction", "check_quiet_prediction", "check_replay", "claim",
            "graded", "not_yet", "passed", "quiet_feed_bytes", "within"]

@@ -17,10 +17,11 @@ at a glance.
 from .base import COLOURS, NAMES, colour, display_name, figure_to_png, latencies_of, new_figure
 from .cost import cost_bars, tradeoff
 from .latency import latency_cdf, latency_histogram
+from .middlebox import arrivals
 from .sequence import sequence, sequence_items, sequences
 from .showdown import connection_bars, scaling, scaling_value, storm
 from .timeline import timeline
 
-__all__ = ["COLOURS", "NAMES", "colour", "connection_bars", "cost_bars", "display_name",
+__all__ = ["COLOURS", "NAMES", "arrivals", "colour", "connection_bars", "cost_bars", "display_name",
     "figure_to_png", "latencies_of", "latency_cdf", "latency_histogram", "new_figure", "scaling",
     "scaling_value", "sequence", "sequence_items", "sequences", "storm", "timeline", "tradeoff"]

@@ -16,6 +16,7 @@ everything stops at interpreter exit. One module per notebook holds that noteboo
 from .at_scale import gateways
 from .common import counters, latency_plot, self_check, sequence, ticking_counter
 from .long_polling import config_watchers
+from .middleboxes import stream_progress
 from .refresher import Refresher, hook, live, refresher, stop_live_views
 from .short_polling import interval_slider, scoreboard
 from .showdown import Race, advisor, race
@@ -25,4 +26,4 @@ from .websocket import QuizView, quiz
 __all__ = ["QuizView", "Race", "Refresher", "TokenStream", "advisor", "config_watchers", "counters",
            "gateways",
            "hook", "interval_slider", "latency_plot", "live", "quiz", "race", "refresher", "scoreboard",
-           "self_check", "sequence", "stop_live_views", "ticking_counter", "token_stream"]
+           "self_check", "sequence", "stop_live_views", "stream_progress", "ticking_counter", "token_stream"]
