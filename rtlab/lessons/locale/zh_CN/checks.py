@@ -283,4 +283,15 @@ MESSAGES: dict[str, str] = {
         "对 {transport} 你预测 {want:.0f} ms；实验室在 {path} 上实测 {got:.0f} ms（允许误差 ±25 %）。",
     "your prediction matches every technique's first event: {each}. On {path} every reconnect pays all of it again.":
         "你的预测与每种技术的首个事件都吻合：{each}。在 {path} 上，每次断线重连都要把这些再付一遍。",
+    # --- 07 路径上的中间设备 ---
+    "read the symptoms in order: who answered the WebSocket handshake (websocket_status), whether a response "
+    "head arrived at all (status), how it was encoded (content_encoding), whether the body started "
+    "(first_byte_s), and whether the path hung up (closed_s).":
+        "按顺序读症状：WebSocket 握手是谁回答的（websocket_status），响应头到底有没有到（status），"
+        "它用什么编码（content_encoding），响应体开始了没有（first_byte_s），以及路径有没有挂断（closed_s）。",
+    "diagnose() returned {said!r}; it should return one of {names}.":
+        "diagnose() 返回了 {said!r}；它应当返回 {names} 之一。",
+    "through {actual} your diagnose() said {said}. What the client saw: {symptoms}.":
+        "经过 {actual} 时，你的 diagnose() 判断为 {said}。客户端看到的是：{symptoms}。",
+    "you named all {n} paths from their symptoms alone.": "你只凭症状就认出了全部 {n} 条路径上的中间设备。",
 }

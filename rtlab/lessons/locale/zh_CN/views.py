@@ -122,4 +122,11 @@ MESSAGES: dict[str, str] = {
     "not this time": "这次没答对",
     "{right}/{answered} right": "{answered} 人中 {right} 人答对",
     "leaderboard: {board}": "排行榜：{board}",
+    # --- 07 中间设备 ---
+    "published, s after the start": "发布时间（开始后的秒数）",
+    "arrived, s after the start": "到达时间（开始后的秒数）",
+    "arrived at once": "立即到达",
+    "SSE through a middlebox: a staircase is a buffer": "经过中间设备的 SSE：台阶形就是缓冲",
+    "{label}: {n} of {total} events": "{label}：{total} 个事件中到达 {n} 个",
+    "{got} / {published} events, {held} B held by the path": "{got} / {published} 个事件，路径上扣住 {held} 字节",
 }
