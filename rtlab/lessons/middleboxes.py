@@ -95,14 +95,18 @@ class StreamRuns:
         self.start_ns = time.monotonic_ns()
         events = [("tick", {"i": i, "pad": PAD}) for i in range(count)]
         self.feed = Feed(list(self.servers.values()), events, rate=rate, count=count).start()
+        self.flushed = 0  # big events published after the feed
+        self.final: list[tuple[str, int, int, int]] | None = None
 
     def progress(self) -> list[tuple[str, int, int, int]]:
         """(label, events received, events published, bytes the path holds) for a live view."""
+        if self.final is not None:
+            return self.final  # the servers are gone: what they showed last
         rows = []
         for label, client in self.clients.items():
             box = self.servers[label].middlebox
             held = box.read()["held_bytes"] if box is not None else 0
-            rows.append((label, client.recorder.count, self.feed.published, held))
+            rows.append((label, client.recorder.count, self.feed.published + self.flushed, held))
         return rows
 
     def wait(self, timeout: float = 20, settle: float = 1.0) -> dict[str, Stream]:
@@ -117,7 +121,9 @@ class StreamRuns:
                 for i in range(self.flush_with):
                     server.publish("big", {"i": i, "pad": "x" * 1000})
             total += self.flush_with
+            self.flushed = self.flush_with
             _settled(list(self.clients.values()), total)
+        self.final = self.progress()
         out = {}
         for label, client in self.clients.items():
             server, rec = self.servers[label], client.recorder
@@ -308,7 +314,13 @@ def _look(server: Any, seconds: float) -> tuple[int | None, str | None, float | 
                 first = now
     finally:
         sock.close()
-    return (head.status if head else None, head.get("Content-Encoding") if head else None, first, closed)
+    return (head.status if head else None, head.get("Content-Encoding") if head else None,
+            _ms(first), _ms(closed))
+
+
+def _ms(seconds: float | None) -> float | None:
+    """Seconds to the millisecond, as a learner reads them."""
+    return None if seconds is None else round(seconds, 3)
 
 
 def symptoms(seconds: float = 1.2) -> dict[str, Symptoms]:
