@@ -260,7 +260,8 @@ CLIENTS = {"short-polling": short_polling.Client, "long-polling": long_polling.C
            "sse": sse.Client, "websocket": websocket.Client}
 SERVER_OPTIONS: dict[str, dict[str, Any]] = {"long-polling": {"hold": 0.3}, "sse": {"keepalive": 0.1},
                                              "websocket": {"heartbeat": 0.2}}
-CLIENT_OPTIONS: dict[str, dict[str, Any]] = {"short-polling": {"interval": 0.05}}
+CLIENT_OPTIONS: dict[str, dict[str, Any]] = {"short-polling": {"interval": 0.05},
+                                             "sse": {"stall_after": 0.3}}  # three keep-alive intervals
 # What each middlebox does to each technique: "works", or the named reason it fails.
 OUTCOMES = {
     "buffering": {"sse": "held"},  # with unbuffered=False; the default server streams (above)
@@ -290,8 +291,10 @@ def test_each_technique_through_each_middlebox(boxed: Callable[..., Server], sta
         wait_until(lambda: any("HTTP 403" in e for e in client.recorder.errors), what="a named refusal")
         assert box.read()["refused_upgrades"] >= 1
         return
-    # "held": small events do not arrive within many heartbeat intervals; the middlebox says why
+    # "held": small events do not arrive within many heartbeat intervals; the client says it
+    # hears nothing, not even a keep-alive, and the middlebox says why
     publish_and_wait(server, 3)
     assert not client.wait_for(3, timeout=1.0)  # ten keep-alive intervals
+    wait_until(lambda: any("held on the path" in e for e in client.recorder.errors), what="a named stall")
     assert box.read()["held_bytes"] > 0
     assert any("text/event-stream" in note for note in box.read()["notes"])

@@ -55,6 +55,7 @@ class Stream:
     server_bytes: int = 0  # bytes the server wrote
     flush_s: float | None = None  # when the flush of big events began (None: there was none)
     small: int = 0  # how many small events the feed published before it
+    errors: list[str] = field(default_factory=list)  # what the client said went wrong
 
     @property
     def before_flush(self) -> int:
@@ -89,7 +90,9 @@ class StreamRuns:
         self.servers = {label: serve("sse", name=f"07-stream-{i}", middlebox=box, unbuffered=unbuffered,
                                      keepalive=keepalive)
                         for i, (label, (box, unbuffered)) in enumerate(setups.items())}
-        self.clients = {label: connect("sse", server.url, name=f"07-stream-client-{i}")
+        # stall_after: the client says so when two keep-alive intervals pass without a byte
+        self.clients = {label: connect("sse", server.url, name=f"07-stream-client-{i}",
+                                       stall_after=2 * keepalive)
                         for i, (label, server) in enumerate(self.servers.items())}
         lab.wait_until(lambda: all(s.read(lambda x: x.streams) for s in self.servers.values()), 10)
         self.start_ns = time.monotonic_ns()
@@ -132,7 +135,8 @@ class StreamRuns:
             out[label] = Stream(label, self.setups[label][0], total,
                                 [(s - self.start_ns) / 1e9 for s in rec.sent_ns],
                                 [(r - self.start_ns) / 1e9 for r in rec.recv_ns], box,
-                                relay.get("bytes_down", 0), server.stats().bytes_out, flush_s, self.count)
+                                relay.get("bytes_down", 0), server.stats().bytes_out, flush_s, self.count,
+                                list(rec.errors))
         for client in self.clients.values():
             client.stop()
         for server in self.servers.values():

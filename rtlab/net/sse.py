@@ -184,13 +184,46 @@ class SSEClient(BaseClient):
 
     transport = "sse"
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, stall_after: float | None = None, **kwargs: Any) -> None:
+        """Args:
+            url, **kwargs: as :class:`rtlab.net.client.Client`.
+            stall_after: seconds without a byte — not an event, not a keep-alive comment — after
+                which the client says so in ``recorder.errors`` (once per silence): a stream held
+                on the path (a buffering proxy, gzip middleware: :mod:`rtlab.net.middlebox`)
+                looks exactly like a quiet one otherwise. Two keep-alive intervals is the usual
+                choice. It keeps waiting: reconnecting through the same proxy would not help.
+        """
         super().__init__(url, **kwargs)
         self.retry_ms = DEFAULT_RETRY_MS
         self.attempt = 0  # reconnects since the stream last opened
+        self.stall_after = stall_after
+        self.stalls = 0  # silences longer than stall_after
+        self._last_byte = time.monotonic()
+
+    async def _watch_for_stalls(self, every: float) -> None:
+        reported = False
+        while True:
+            await asyncio.sleep(every / 4)
+            silent = time.monotonic() - self._last_byte
+            if silent < every:
+                reported = False
+            elif not reported:
+                reported = True
+                self.stalls += 1
+                self.recorder.error(f"no byte for {every:g} s, not even a keep-alive: the stream is held on "
+                                    "the path (a buffering proxy? gzip middleware?), or the server is gone")
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        watchdog = (asyncio.get_running_loop().create_task(self._watch_for_stalls(self.stall_after))
+                    if self.stall_after else None)
+        try:
+            await self._run(timeout)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _run(self, timeout: aiohttp.ClientTimeout) -> None:
         async with aiohttp.ClientSession(trace_configs=[self.connection_counter()],
                                          timeout=timeout) as session:
             while True:
@@ -226,6 +259,7 @@ class SSEClient(BaseClient):
             # Last-Event-ID would be reset, a bare ?since= is taken as the server's seq.
             params["since"] = self.last_seq
         self.recorder.requests += 1
+        self._last_byte = time.monotonic()
         async with session.get(self.url_with(**params), headers=headers) as resp:
             if resp.status == 204:
                 return False
@@ -243,6 +277,7 @@ class SSEClient(BaseClient):
             parser = SSEParser()
             async for chunk in resp.content.iter_any():
                 recv_ns = time.monotonic_ns()
+                self._last_byte = recv_ns / 1e9
                 comments = parser.comments
                 for message in parser.feed(chunk):
                     self._message(message, recv_ns)
