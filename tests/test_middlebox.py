@@ -9,7 +9,11 @@ several times the interval that should (or should not) have produced a byte.
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -298,3 +302,43 @@ def test_each_technique_through_each_middlebox(boxed: Callable[..., Server], sta
     wait_until(lambda: any("held on the path" in e for e in client.recorder.errors), what="a named stall")
     assert box.read()["held_bytes"] > 0
     assert any("text/event-stream" in note for note in box.read()["notes"])
+
+
+# -- with a network profile, and from the command line -------------------------------------
+def test_a_middlebox_combines_with_a_network_profile(boxed: Callable[..., Server]) -> None:
+    server = boxed("websocket", "no-upgrade", network="lan")
+    assert server.relay is not None and server.relay.path.name == "lan"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        websockets.sync.client.connect(server.url.replace("http://", "ws://"), open_timeout=TIMEOUT)
+    assert refused.value.response.status_code == 403
+    direct = server.direct_url.replace("http://", "ws://") + "?since=0"
+    with websockets.sync.client.connect(direct, open_timeout=TIMEOUT):
+        pass  # the server itself accepts: it is the path that refuses
+
+
+def test_the_command_line_puts_a_middlebox_on_the_path() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "rtlab", "serve", "websocket", "--rate", "5",
+                                "--middlebox", "no-upgrade,idle-timeout=30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["middlebox"] == "idle-timeout=30,no-upgrade"
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            websockets.sync.client.connect(info["url"], open_timeout=TIMEOUT)
+        assert refused.value.response.status_code == 403
+        with websockets.sync.client.connect(info["direct_url"], open_timeout=TIMEOUT) as ws:
+            assert json.loads(ws.recv(timeout=TIMEOUT))["seq"] >= 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(TIMEOUT)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_the_command_line_names_a_bad_middlebox() -> None:
+    done = subprocess.run([sys.executable, "-m", "rtlab", "serve", "sse", "--middlebox", "firewall"],
+                          capture_output=True, text=True, timeout=TIMEOUT * 3)
+    assert done.returncode == 2
+    assert "unknown middlebox 'firewall'" in done.stderr and "Traceback" not in done.stderr
