@@ -116,6 +116,7 @@ def test_framer_reads_a_body_until_the_close() -> None:
 @pytest.mark.parametrize(("spec", "expected"), [
     ("buffering", "buffering=4k"), ("buffering=16k", "buffering=16k"), ("compressing", "compressing"),
     ("idle-timeout=2", "idle-timeout=2"), ("no-upgrade", "no-upgrade"), ("transparent", "transparent"),
+    ("no-upgrade=strip", "no-upgrade=strip"), ("no-upgrade=403", "no-upgrade"),
     ("buffering, idle-timeout=5, no-upgrade", "buffering=4k,idle-timeout=5,no-upgrade"),
 ])
 def test_middlebox_specs_round_trip(spec: str, expected: str) -> None:
@@ -125,7 +126,7 @@ def test_middlebox_specs_round_trip(spec: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("spec", ["bogus", "idle-timeout", "idle-timeout=0", "buffering=lots",
-                                  "no-upgrade=1", "compressing=9"])
+                                  "no-upgrade=1", "no-upgrade=hang", "compressing=9"])
 def test_bad_middlebox_specs_say_what_is_wrong(spec: str) -> None:
     with pytest.raises(ValueError, match="middlebox|idle-timeout|size|range"):
         Middlebox.parse(spec)
@@ -236,6 +237,14 @@ def test_a_proxy_that_refuses_upgrades_answers_403(boxed: Callable[..., Server])
         websockets.sync.client.connect(server.url.replace("http://", "ws://"), open_timeout=TIMEOUT)
     assert refused.value.response.status_code == 403
     assert b"WebSocket upgrade refused" in refused.value.response.body
+
+
+def test_a_proxy_that_strips_upgrade_lets_the_server_answer_a_plain_get(boxed: Callable[..., Server]) -> None:
+    server = boxed("websocket", "no-upgrade=strip")
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        websockets.sync.client.connect(server.url.replace("http://", "ws://"), open_timeout=TIMEOUT)
+    assert refused.value.response.status_code == 400  # aiohttp: "No WebSocket UPGRADE hdr"
+    assert server.middlebox is not None and server.middlebox.read()["stripped_upgrades"] == 1
 
 
 def test_upgrades_can_be_refused_mid_run(boxed: Callable[..., Server]) -> None:

@@ -30,23 +30,23 @@ behaviour that breaks real-time transports in production:
     100 s; a lesson scales them down to a few seconds. A stream whose heartbeat comes more
     often than ``S`` survives; a quieter one is closed (FIN, no error status: that is what a
     client sees from a real one).
-``no-upgrade``
-    A corporate proxy that refuses ``Upgrade: websocket``: it answers the handshake itself
-    with ``403 Forbidden`` and closes. That is what policy proxies (Blue Coat/Symantec ProxySG,
-    Zscaler and the like) answer a blocked request with, and a browser then reports
-    "Unexpected response code: 403" — the fast, visible failure. The other real failures are
-    slower and quieter (a Squid that drops the ``Upgrade`` header hop-by-hop and lets the
-    server answer ``400``, a proxy that leaves the handshake hanging: socket.io#1277,
-    meteor/meteor#1128); the fast one is kept so a lesson need not wait for a timeout.
+``no-upgrade`` (``no-upgrade=strip``)
+    A corporate proxy that refuses ``Upgrade: websocket``: it answers the handshake itself with
+    ``403 Forbidden`` and closes, as policy proxies (Blue Coat/Symantec ProxySG, Zscaler ...)
+    answer a blocked request; a browser reports "Unexpected response code: 403". That is the
+    fast, visible failure, the default so a lesson need not wait for a timeout; a proxy that
+    leaves the handshake hanging is slower and quieter (socket.io#1277, meteor/meteor#1128).
+    ``no-upgrade=strip`` drops ``Upgrade`` and ``Connection`` as hop-by-hop headers (Squid
+    before version 5 did): the server sees a plain ``GET`` — rtlab's answers ``400``.
     :meth:`Middlebox.block_upgrades` switches it on while the path runs (and cuts the
     WebSockets already open, as a proxy restarted with the new policy would).
 ``transparent``
     Passes everything: a middlebox to switch on later (``block_upgrades()``).
 
 They combine (``"buffering,idle-timeout=5"``), stacked as on a real path: the app's gzip
-middleware next to the server, then the reverse proxy, then the load balancer and the
-client's proxy. A middlebox sees the bytes where they enter the relay (next to the server),
-so a refusal is sent back after the request's one-way delay, as from a proxy near the server.
+middleware next to the server, then the reverse proxy, the load balancer, the client's proxy.
+A middlebox sees the bytes where they enter the relay (next to the server), so a refusal
+comes back after the request's one-way delay, as from a proxy near the server.
 
 What they do not model: HTTP/1.1 pipelining (a second request sent before the first answer —
 no rtlab client does), responses to ``HEAD``, nginx writing a big response to a temp file.
@@ -57,6 +57,7 @@ from __future__ import annotations
 import collections
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ..wire.http import Head, HTTPFramer, Part
@@ -70,8 +71,8 @@ MIDDLEBOXES = {
                    "[Starlette GZipMiddleware before it skipped SSE, Kludex/starlette#2753]",
     "idle-timeout": "idle-timeout=S: cuts a connection that carried nothing for S seconds  "
                     "[nginx proxy_read_timeout / AWS ALB 60 s, Cloudflare 100 s, scaled down]",
-    "no-upgrade": "refuses Upgrade: websocket with 403 Forbidden and closes  [corporate proxies; "
-                  "meteor/meteor#1128]",
+    "no-upgrade": "refuses Upgrade: websocket with 403 Forbidden and closes (no-upgrade=strip: drops the "
+                  "header, the server answers the plain GET)  [corporate proxies; meteor/meteor#1128]",
     "transparent": "passes everything (switch no-upgrade on later: block_upgrades())",
 }
 DEFAULT_BUFFER = 4 * 1024  # nginx proxy_buffers: one memory page (4 KiB on x86-64 Linux)
@@ -105,18 +106,23 @@ class Middlebox:
         idle_timeout: seconds a connection may carry nothing before it is cut (0: never).
         refuse_upgrades: answer ``Upgrade:`` requests with 403 and close. Settable from any
             thread while the path runs; :meth:`block_upgrades` also cuts open WebSockets.
+        refusal: how: ``"403"`` (the proxy answers) or ``"strip"`` (it drops ``Upgrade`` and
+            ``Connection`` and forwards a plain request).
     """
 
     def __init__(self, *, buffer_bytes: int = 0, compress: bool = False,
                  compress_block: int = GZIP_BLOCK, idle_timeout: float = 0.0,
-                 refuse_upgrades: bool = False) -> None:
+                 refuse_upgrades: bool = False, refusal: str = "403") -> None:
         if buffer_bytes < 0 or compress_block < 1 or not 0 <= idle_timeout <= 3600:
             raise ValueError("buffer_bytes >= 0, compress_block >= 1, 0 <= idle_timeout <= 3600")
+        if refusal not in ("403", "strip"):
+            raise ValueError(f"refusal is '403' or 'strip', not {refusal!r}")
         self.buffer_bytes = buffer_bytes
         self.compress = compress
         self.compress_block = compress_block
         self.idle_timeout = idle_timeout
         self.refuse_upgrades = refuse_upgrades
+        self.refusal = refusal
         self.flows: set[_Flow] = set()  # touched on the relay's loop only
         self.loop: Any = None  # the relay's loop, once a connection came through
         self.counts: collections.Counter[str] = collections.Counter()
@@ -143,8 +149,9 @@ class Middlebox:
                     raise ValueError(f"idle-timeout takes seconds: idle-timeout=5, not {item!r}") from None
                 if not 0 < box.idle_timeout <= 3600:
                     raise ValueError(f"idle-timeout is 0 < S <= 3600 seconds, not {item!r}")
-            elif name == "no-upgrade" and not value:
+            elif name == "no-upgrade" and value in ("", "403", "strip"):
                 box.refuse_upgrades = True
+                box.refusal = value or "403"
             elif name not in ("transparent", "") or value:
                 raise ValueError(f"unknown middlebox {item!r}: choose from buffering[=SIZE], compressing, "
                                  "idle-timeout=S, no-upgrade, transparent (combine with commas)")
@@ -162,7 +169,7 @@ class Middlebox:
         if self.idle_timeout:
             parts.append(f"idle-timeout={self.idle_timeout:g}")
         if self.refuse_upgrades:
-            parts.append("no-upgrade")
+            parts.append("no-upgrade=strip" if self.refusal == "strip" else "no-upgrade")
         return ",".join(parts) or "transparent"
 
     def block_upgrades(self, cut_open: bool = True) -> None:
@@ -173,10 +180,10 @@ class Middlebox:
             self.loop.call_soon_threadsafe(self._cut_tunnels)
 
     def allow_upgrades(self) -> None:
-        self.refuse_upgrades = False
+        self.refuse_upgrades = False  # the tunnels it cut stay cut: clients reconnect
 
     def _cut_tunnels(self) -> None:
-        for flow in [f for f in self.flows if f.tunnel]:
+        for flow in [f for f in self.flows if f.tunnel]:  # (on the relay's loop)
             self.counts["tunnels_cut"] += 1
             self.notes.append("no-upgrade: an open WebSocket was cut (the proxy's policy changed)")
             flow.pair.close()
@@ -201,14 +208,14 @@ class Middlebox:
 MiddleboxSpec: TypeAlias = "str | Sequence[str] | Middlebox | None"
 
 
+@dataclass
 class _Response:
     """What the middleboxes decided for the response passing now."""
 
-    def __init__(self, head: Head, hold: bool, gzip: Any) -> None:
-        self.head = head
-        self.hold = hold
-        self.gzip = gzip  # a zlib compressor, or None
-        self.pending = b""  # input the gzip middleware has not compressed yet
+    head: Head
+    hold: bool  # the buffering proxy holds it
+    gzip: Any  # a zlib compressor, or None
+    pending: bytes = b""  # input the gzip middleware has not compressed yet
 
 
 class _Flow:
@@ -221,12 +228,10 @@ class _Flow:
         self.response: _Response | None = None
         self.tunnel = False  # a 101 went through: opaque bytes from now on
         self.refused = False
-        self.held: list[bytes] = []
+        self.held: list[bytes] = []  # what the buffering proxy holds, and how much
         self.held_bytes = 0
-        self.last = pair.loop.time()
-        self.timer = None
-        if box.idle_timeout:
-            self.timer = pair.loop.call_later(box.idle_timeout, self._idle_check)
+        self.last = pair.loop.time()  # the last byte either way (for the idle timeout)
+        self.timer = pair.loop.call_later(box.idle_timeout, self._idle_check) if box.idle_timeout else None
 
     # -- the relay calls these ----------------------------------------------------------
     def received(self, role: str, data: bytes) -> bytes:
@@ -244,8 +249,7 @@ class _Flow:
 
     def holding(self) -> int:
         """Bytes held back right now: in the proxy's buffer, and input the gzip middleware sits on."""
-        pending = len(self.response.pending) if self.response is not None else 0
-        return self.held_bytes + pending
+        return self.held_bytes + (len(self.response.pending) if self.response is not None else 0)
 
     def close(self) -> None:
         if self.timer is not None:
@@ -260,11 +264,23 @@ class _Flow:
         for part in self.up.feed(data):
             if part.kind == "head" and part.head is not None:
                 if part.head.get("Upgrade") is not None and self.box.refuse_upgrades:
+                    if self.box.refusal == "strip":
+                        out.append(self._strip(part.head))
+                        continue
                     self._refuse(part.head)
                     return b"".join(out)
                 self.requests.append(part.head)
             out.append(part.raw)
         return b"".join(out)
+
+    def _strip(self, head: Head) -> bytes:
+        """Forward the request as a plain one: ``Upgrade`` and ``Connection`` are hop-by-hop."""
+        self.box.counts["stripped_upgrades"] += 1
+        self.box.notes.append(f"no-upgrade: {head.start.rsplit(' ', 1)[0]} asked for Upgrade: "
+                              f"{head.get('Upgrade')}; the header was dropped and the request passed on")
+        plain = head.replace(drop=("Upgrade", "Connection"))
+        self.requests.append(plain)
+        return plain.encode()
 
     def _refuse(self, head: Head) -> None:
         self.refused = True
@@ -368,10 +384,9 @@ class _Flow:
     # -- the idle timeout ---------------------------------------------------------------
     def _idle_check(self) -> None:
         loop, timeout = self.pair.loop, self.box.idle_timeout
-        quiet = loop.time() - self.last
         if self.pair.closed:
             return
-        if not timeout or quiet < timeout:
+        if not timeout or loop.time() - self.last < timeout:
             self.timer = loop.call_at(self.last + (timeout or 1.0), self._idle_check)
             return
         self.box.counts["idle_cuts"] += 1
