@@ -219,7 +219,7 @@ async () => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module, as :func:`browser` is
 def lab_page(browser: Any, jupyterlab: Lab) -> Iterator[Any]:
     """One JupyterLab page for the whole session, opened with ``?reset`` (a clean workspace)."""
     context = browser.new_context(viewport={"width": 1280, "height": 1600})
