@@ -22,11 +22,11 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from . import long_polling, short_polling, sse, websocket
+from . import auto, long_polling, short_polling, sse, websocket
 from .client import Client
 from .server import Server
 
-__all__ = ["TRANSPORTS", "Client", "Server", "connect", "serve", "transport_module"]
+__all__ = ["NEGOTIATING", "TRANSPORTS", "Client", "Server", "connect", "serve", "transport_module"]
 
 TRANSPORTS: dict[str, ModuleType] = {
     "short-polling": short_polling,
@@ -35,13 +35,18 @@ TRANSPORTS: dict[str, ModuleType] = {
     "websocket": websocket,
 }
 
+# The negotiating technique (rtlab.net.auto): one session that moves between three of the four.
+# Kept out of TRANSPORTS, which lists the four techniques that compare() runs side by side.
+NEGOTIATING: dict[str, ModuleType] = {"auto": auto}
+
 
 def transport_module(name: str) -> ModuleType:
     """The module of a technique, by name (``"sse"``, ``"long_polling"``, ``"long-polling"`` ...)."""
     key = name.strip().lower().replace("_", "-")
-    if key not in TRANSPORTS:
-        raise ValueError(f"unknown transport {name!r}: choose one of {', '.join(TRANSPORTS)}")
-    return TRANSPORTS[key]
+    if key not in TRANSPORTS and key not in NEGOTIATING:
+        names = ", ".join([*TRANSPORTS, *NEGOTIATING])
+        raise ValueError(f"unknown transport {name!r}: choose one of {names}")
+    return TRANSPORTS.get(key) or NEGOTIATING[key]
 
 
 def serve(transport: str, **options: Any) -> Server:
@@ -50,7 +55,8 @@ def serve(transport: str, **options: Any) -> Server:
     Calling it again with the same transport (a re-run cell) replaces the running server.
 
     Args:
-        transport: ``"short-polling"``, ``"long-polling"``, ``"sse"`` or ``"websocket"``.
+        transport: ``"short-polling"``, ``"long-polling"``, ``"sse"`` or ``"websocket"``; or
+            ``"auto"``: one session over long polling, SSE and WebSocket (:mod:`rtlab.net.auto`).
         **options: the server's keyword arguments (see :class:`rtlab.net.server.Server` and
             each technique's server: ``hold=``, ``retry_ms=``, ``heartbeat=`` ...).
             ``broker="redis://..."`` keeps the stream in that broker, shared by every server on
