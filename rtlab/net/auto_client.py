@@ -269,6 +269,9 @@ class AutoClient(Client):
             resp.close()
             raise _Refused(f"the stream's probe did not arrive within {limit:g} s "
                            "(a proxy buffering it?)") from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            resp.close()
+            raise _Refused(f"the stream broke before its probe: {type(exc).__name__}") from None
         except BaseException:
             resp.close()
             raise
