@@ -9,6 +9,8 @@ a browser or any other client can be pointed at it::
     $ curl -N http://127.0.0.1:40919/events
 
 ``compare`` runs all four on one event stream for a few seconds and prints a table.
+``serve auto`` is the negotiating technique (:mod:`rtlab.net.auto`), and ``listen URL`` a client
+for any of them, printing one JSON line per event and per transport switch (:mod:`rtlab.net.listen`).
 
 Both take an emulated network path (:mod:`rtlab.net.path`): ``--network 4g`` (a profile), or
 ``--rtt-ms``, ``--jitter-ms``, ``--bandwidth-kbit``, ``--loss``, ``--tls`` alone or together
@@ -37,13 +39,14 @@ import argparse
 import json
 import os
 import signal
+import sys
 import threading
 
 from . import lab
 from .lessons.experiments import compare, table
 from .lessons.feed import Feed
 from .lessons.scenarios import SCENARIOS
-from .net import TRANSPORTS, serve
+from .net import NEGOTIATING, TRANSPORTS, serve
 from .net.middlebox import Middlebox, describe_middleboxes
 from .net.path_model import PROFILES, NetworkPath, describe_profiles, resolve
 
@@ -160,6 +163,20 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen(args: argparse.Namespace) -> int:
+    from .net.listen import listen
+
+    stop = _until_signal()
+    try:
+        summary = listen(args.url, args.transport, count=args.count, seconds=args.seconds,
+                         from_start=args.from_start, stop=stop)
+    except ValueError as exc:
+        print(f"listen: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"stopped": "listen", **summary}), file=sys.stderr, flush=True)  # stdout: events only
+    return 1 if "failure" in summary else 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     events = max(1, int(args.seconds * args.rate))
     network = network_from(args)
@@ -204,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="start one server with a built-in event generator",
                        description="Start one server with a built-in event generator.",
                        epilog=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("transport", choices=list(TRANSPORTS))
+    p.add_argument("transport", choices=[*TRANSPORTS, *NEGOTIATING])
     p.add_argument("--rate", type=float, default=1.0, help="events per second (default 1; 0: none)")
     p.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
     p.add_argument("--broker", help="keep the stream in this broker (redis://...; 'auto' starts one)")
@@ -229,6 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=0.2, help="short-polling interval, s")
     _network_flags(p)
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("listen", help="a client: one JSON line per event and per transport switch")
+    p.add_argument("url", help="the \"url\" that `serve` prints")
+    p.add_argument("--transport", choices=[*NEGOTIATING, *TRANSPORTS], default=None,
+                   help="the technique (default: read from the URL)")
+    p.add_argument("--count", type=int, default=None, help="stop after N events")
+    p.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
+    p.add_argument("--from-start", action="store_true",
+                   help="begin with the events the server still keeps (default: the next one)")
+    p.set_defaults(func=_listen)
 
     p = sub.add_parser("publish", help="the quiz service: publish into a broker's stream, no server")
     p.add_argument("--broker", required=True, help="redis://host:port/db")
