@@ -13,31 +13,34 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import websockets.sync.client as ws_sync
-from aiohttp import web
 from rtlab_support import wait_until
 
-from rtlab.net import auto, transport_module
+from rtlab.net import auto, serve, transport_module
+from rtlab.net.websocket import WebSocketClient
 from rtlab.wire.negotiation import LADDER, Ladder, OpenPacket, decode_packet, encode_packet
 
 EVENTS = 10_000
 PING = 0.25  # seconds: the heartbeat; a silent stream is broken after 2 x PING
 
 
-class NoUpgradeServer(auto.Server):
-    """Stand-in for a proxy that refuses ``Upgrade: websocket`` with 403 once ``refusing`` is set
-    (issue 13a's ``no-upgrade`` middlebox, switched on at run time)."""
+@pytest.fixture
+def serve_auto() -> Iterator[Callable[..., auto.Server]]:
+    """``serve_auto(middlebox="transparent", ...)``: an auto server, stopped after the test."""
+    started: list[auto.Server] = []
 
-    refusing = False
-    refused = 0
+    def start(**options: Any) -> auto.Server:
+        server = serve("auto", name=f"test-auto-{len(started)}", ping_interval=PING, **options)
+        started.append(server)  # type: ignore[arg-type]
+        return server  # type: ignore[return-value]
 
-    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
-        if self.refusing:
-            self.refused += 1
-            raise web.HTTPForbidden(text="Forbidden by proxy policy: WebSocket upgrade refused\n")
-        return await super().handle_ws(request)
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _publisher(server: auto.Server, allowance: list[int], done: threading.Event) -> threading.Thread:
@@ -59,8 +62,8 @@ def _publisher(server: auto.Server, allowance: list[int], done: threading.Event)
     return thread
 
 
-def test_ten_thousand_events_once_across_upgrade_no_upgrade_stall_and_crash(start_server, start_client):
-    server = start_server(NoUpgradeServer, ping_interval=PING, queue_size=20_000)
+def test_ten_thousand_events_once_across_upgrade_no_upgrade_stall_and_crash(serve_auto, start_client):
+    server = serve_auto(middlebox="transparent", queue_size=20_000)  # a proxy: upgrades pass, for now
     delivered: list[tuple[int, str]] = []
     client = start_client(auto.Client, server.url,
                           on_event=lambda e: delivered.append((e.seq, client.transport)))
@@ -77,8 +80,7 @@ def test_ten_thousand_events_once_across_upgrade_no_upgrade_stall_and_crash(star
     allowance[0] = 3_000
     reach(2_000, "events over WebSocket")
     # 2. the path starts refusing upgrades, and cuts the WebSocket it had let through
-    server.refusing = True
-    server.drop_streams()
+    server.middlebox.block_upgrades()  # 403 from now on, and the open WebSocket is cut
     allowance[0] = 5_000
     wait_until(lambda: client.transport == "sse", 15, "the fall-back to SSE")
     reach(4_000, "events over SSE")
@@ -105,11 +107,27 @@ def test_ten_thousand_events_once_across_upgrade_no_upgrade_stall_and_crash(star
     assert path[0] == ("long-polling", "websocket")
     assert ("websocket", "long-polling") in path and ("long-polling", "sse") in path
     assert any(s.from_ == "sse" and "stalled" in s.why for s in client.switches)
-    assert server.refused >= 1
+    assert server.middlebox.read()["refused_upgrades"] >= 1
     assert any("HTTP 403" in why for _, name, why in client.probes if name == "websocket")
     assert client.sessions >= 2  # the crash made it negotiate again
     on = {transport for _, transport in delivered}
     assert {"websocket", "sse", "long-polling"} <= on, on
+
+
+def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_auto, start_client):
+    server = serve_auto(middlebox="no-upgrade")
+    plain = start_client(WebSocketClient, server.url.removesuffix("/auto") + "/ws")
+    client = start_client(auto.Client, server.url)
+    for n in range(100):
+        server.publish("tick", n)
+    wait_until(lambda: client.last_seq >= 100, 10, "100 events through the proxy")
+    wait_until(lambda: client.transport == "sse", 10, "the upgrade to SSE")
+    assert [(s.from_, s.to) for s in client.switches] == [("long-polling", "sse")]
+    refused = [(name, why) for _, name, why in client.probes]
+    assert refused == [("websocket", "the Upgrade was refused: HTTP 403")]
+    wait_until(lambda: plain.failure is not None, 10, "the plain WebSocket client to give up")
+    assert "403" in str(plain.failure) and plain.last_seq == 0  # its name for the failure: HTTP 403
+    assert client.recorder.missed == 0 and client.recorder.duplicates == 0
 
 
 def test_an_independent_client_speaks_the_handshake(start_server):

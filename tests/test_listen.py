@@ -139,3 +139,21 @@ def test_listen_seconds_stops_it_and_a_bad_url_is_named(processes):
     processes.append(unclear)
     code, err = unclear.wait()
     assert code == 2 and "--transport" in err
+
+
+def test_listen_auto_through_no_upgrade_shows_the_fall_back(processes):
+    url = serve(processes, "auto", "--rate", "50", "--middlebox", "no-upgrade")
+    listener = Process("listen", url)
+    processes.append(listener)
+    lines = []
+    while not any("switched" in line for line in lines) or "seq" not in lines[-1]:
+        line = listener.next_json()
+        assert line is not None, "listen ended early"
+        lines.append(line)
+    code, err = listener.terminate()
+    assert code == 0 and "Traceback" not in err
+    switches = [line["switched"] for line in lines if "switched" in line]
+    assert switches[0]["from"] == "long-polling" and switches[0]["to"] == "sse", switches
+    assert lines[-1]["transport"] == "sse"
+    seqs = [line["seq"] for line in lines if "seq" in line]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing lost or repeated at the switch
