@@ -130,6 +130,19 @@ def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_aut
     assert client.recorder.missed == 0 and client.recorder.duplicates == 0
 
 
+def test_the_lessons_measure_a_fall_back_that_loses_nothing():
+    from rtlab.lessons.negotiation import fall_back, plain_websocket, switches_markdown
+
+    plain = plain_websocket()
+    assert plain.events == 0 and "403" in plain.failure
+    result = fall_back("no-upgrade", ping_interval=PING, after_s=0.2)
+    assert result.exactly_once and result.published > 0 and result.delivered == result.published
+    assert result.detect_s >= 0 and result.recover_s >= result.detect_s
+    assert "| websocket | long-polling |" in switches_markdown(result)
+    with pytest.raises(ValueError, match="fault"):
+        fall_back("meteor")
+
+
 def test_an_independent_client_speaks_the_handshake(start_server):
     server = start_server(auto.Server, ping_interval=PING)
     for n in range(3):

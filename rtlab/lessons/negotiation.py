@@ -23,7 +23,7 @@ from .. import lab
 from ..net import auto, connect, serve
 from ..wire.negotiation import Switch
 
-__all__ = ["FAULTS", "Fallback", "Plain", "fall_back", "plain_websocket"]
+__all__ = ["FAULTS", "Fallback", "Plain", "fall_back", "plain_websocket", "switches_markdown"]
 
 FAULTS = ("no-upgrade", "stall", "crash")
 
@@ -53,6 +53,9 @@ class Fallback:
     in_order: bool
     switches: list[Switch] = field(default_factory=list)
     heartbeat_s: float = 0.0
+    sessions: int = 1  # negotiations: 2 after a crash (the server forgot the session)
+    fault_at: float = 0.0  # time.monotonic() of the fault
+    quiet_before_s: float = 0.0  # the last event before the fault → the fault: silence already counted
 
     @property
     def exactly_once(self) -> bool:
@@ -82,8 +85,9 @@ class _Publisher:
         return self.published
 
 
-def plain_websocket(*, seconds: float = 1.0, rate: float = 50) -> Plain:
-    """A plain WebSocket client through ``no-upgrade``, for ``seconds`` of a ``rate``-per-second stream."""
+def plain_websocket(*, seconds: float = 5.0, rate: float = 50) -> Plain:
+    """A plain WebSocket client through ``no-upgrade``, on a ``rate``-per-second stream, until it
+    gives up (at most ``seconds``)."""
     server = serve("websocket", name="negotiation-plain", middlebox="no-upgrade")
     feed = _Publisher(server, rate)
     client = connect("websocket", server.url, name="negotiation-plain")
@@ -95,6 +99,14 @@ def plain_websocket(*, seconds: float = 1.0, rate: float = 50) -> Plain:
         feed.stop()
         client.stop()
         server.stop()
+
+
+def switches_markdown(result: Fallback) -> str:
+    """The client's switches as a Markdown table, times from the fault (negative: before it)."""
+    lines = ["| at (ms from the fault) | from | to | why |", "|---:|---|---|---|"]
+    for s in result.switches:
+        lines.append(f"| {(s.time - result.fault_at) * 1000:+.0f} | {s.from_} | {s.to} | {s.why} |")
+    return "\n".join(lines)
 
 
 def fall_back(fault: str, *, ping_interval: float = 0.25, rate: float = 200, after_s: float = 0.5,
@@ -145,12 +157,14 @@ def fall_back(fault: str, *, ping_interval: float = 0.25, rate: float = 200, aft
         published = feed.stop()
         lab.wait_until(lambda: client.last_seq >= published, timeout)
         seqs = [seq for seq, _ in seen]
+        last_before = max((t for _, t in seen if t < t0), default=t0)
         return Fallback(
             fault=fault, detect_s=away.time - t0, recover_s=recovered - t0,
             upgraded_s=None if better is None else better - t0, why=away.why,
             published=published, delivered=len(seqs), lost=len(set(range(1, published + 1)) - set(seqs)),
             repeated=len(seqs) - len(set(seqs)), in_order=seqs == sorted(seqs),
-            switches=list(client.switches), heartbeat_s=ping_interval)
+            switches=list(client.switches), heartbeat_s=ping_interval, sessions=client.sessions,
+            fault_at=t0, quiet_before_s=t0 - last_before)
     finally:
         feed.stop()
         client.stop()
