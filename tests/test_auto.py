@@ -130,6 +130,20 @@ def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_aut
     assert client.recorder.missed == 0 and client.recorder.duplicates == 0
 
 
+def test_through_a_gzip_middleware_and_no_upgrade_it_stays_on_long_polling(serve_auto, start_client):
+    server = serve_auto(middlebox="compressing,no-upgrade")  # SSE held 32 KiB at a time, WS refused
+    client = start_client(auto.Client, server.url)
+    wait_until(lambda: {name for _, name, _ in client.probes} == {"websocket", "sse"}, 10, "both probes")
+    for n in range(100):
+        server.publish("tick", n)
+    wait_until(lambda: client.last_seq >= 100, 10, "100 events over long polling")
+    assert client.transport == "long-polling" and client.switches == []
+    reasons = {name: why for _, name, why in client.probes}
+    assert reasons["websocket"] == "the Upgrade was refused: HTTP 403"
+    assert "probe did not arrive" in reasons["sse"]  # named: a proxy holding the stream back
+    assert client.recorder.missed == 0 and client.recorder.duplicates == 0
+
+
 def test_the_lessons_measure_a_fall_back_that_loses_nothing():
     from rtlab.lessons.negotiation import fall_back, plain_websocket, switches_markdown
 

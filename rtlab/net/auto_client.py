@@ -130,6 +130,9 @@ class AutoClient(Client):
                 await _close(conn)
                 self._probe_failed(ladder, name, f"upgrade failed: {exc}")
                 continue
+            except BaseException:  # stopped (cancelled) mid-upgrade: leave no connection open
+                await _close(conn)
+                raise
             self._switch(name, "probe answered: upgraded")
             started = time.monotonic()
             try:
@@ -169,6 +172,7 @@ class AutoClient(Client):
                                  ladder: Ladder) -> tuple[str, Any]:
         """Poll until a probe succeeds; return ``(transport, its probed connection)``."""
         poller = asyncio.create_task(self._poll_forever(http, packet))
+        prober: asyncio.Task[Any] | None = None
         try:
             while True:
                 name, wait = ladder.next_probe(time.monotonic())
@@ -193,6 +197,9 @@ class AutoClient(Client):
             # would have carried comes on the new connection, from the cursor.
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
+            if prober is not None and not prober.done():  # the client is stopping mid-probe
+                prober.cancel()
+                await _close((await asyncio.gather(prober, return_exceptions=True))[0])
 
     async def _poll_forever(self, http: aiohttp.ClientSession, packet: OpenPacket) -> None:
         attempt = 0

@@ -163,8 +163,19 @@ class AutoServer(Server):
         session.streams += 1
         self._streams.add(request.transport)
         pusher: asyncio.Task[None] | None = None
+        deadline = time.monotonic() + 4 * (self.ping_interval + self.ping_timeout)
         try:
-            async for msg in ws:  # the probe, the upgrade, then pongs
+            while True:  # the probe, the upgrade, then pongs
+                # A connection that never upgrades is closed at the deadline: it would hold a
+                # slot forever, carrying nothing.
+                wait = None if pusher is not None else max(0.0, deadline - time.monotonic())
+                try:
+                    msg = await ws.receive(timeout=wait)
+                except asyncio.TimeoutError:
+                    await ws.close(code=1008, message=b"no upgrade (5) in time")
+                    break
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
