@@ -21,6 +21,7 @@ import websockets.sync.client as ws_sync
 from rtlab_support import wait_until
 
 from rtlab.net import auto, serve, transport_module
+from rtlab.net.retry import Retry
 from rtlab.net.websocket import WebSocketClient
 from rtlab.wire.negotiation import LADDER, Ladder, OpenPacket, decode_packet, encode_packet
 
@@ -142,6 +143,23 @@ def test_through_a_gzip_middleware_and_no_upgrade_it_stays_on_long_polling(serve
     assert reasons["websocket"] == "the Upgrade was refused: HTTP 403"
     assert "probe did not arrive" in reasons["sse"]  # named: a proxy holding the stream back
     assert client.recorder.missed == 0 and client.recorder.duplicates == 0
+
+
+def test_a_new_server_process_on_the_same_port_resets_the_client_not_skips(start_server, start_client):
+    first = start_server(auto.Server, ping_interval=PING)
+    client = start_client(auto.Client, first.url, retry=Retry("fixed", base=0.5, cap=0.5), upgrade=False)
+    for n in range(50):
+        first.publish("tick", n)
+    wait_until(lambda: client.last_seq >= 50, 10, "50 events from the first server")
+    port = first.port
+    first.stop()  # a new process comes up on the port: a new stream (epoch), numbered from 1
+    second = start_server(auto.Server, ping_interval=PING, port=port)
+    got: list[int] = []
+    client.on_event = lambda e: got.append(e.seq)
+    for n in range(80):  # published before the client is back (it waits 0.5 s between tries)
+        second.publish("tick", n)
+    wait_until(lambda: len(got) >= 80, 15, "the second server's 80 events")
+    assert got == list(range(1, 81)) and client.recorder.resets == 1  # told, started over: none skipped
 
 
 def test_the_lessons_measure_a_fall_back_that_loses_nothing():

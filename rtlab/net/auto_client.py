@@ -115,7 +115,8 @@ class AutoClient(Client):
                 raise RuntimeError(f"negotiate: HTTP {resp.status}: {(await resp.text())[:200]}")
             packet = OpenPacket.from_json(await resp.text())
         self.sessions += 1
-        self.on_stream(packet.stream or None)
+        # Not self.on_stream(packet.stream): the cursor must go on naming the stream its seq
+        # counts in. A new process has a new stream; the first answer tells us (a "reset").
         self.note("response", f"open sid={packet.sid[:6]}…")
         return packet
 
