@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websockets.exceptions
 import websockets.sync.client as ws_sync
 from rtlab_support import wait_until
 
@@ -194,6 +195,24 @@ def test_an_independent_client_speaks_the_handshake(start_server):
         assert kind == "4" and json.loads(data)["seq"] == 3  # the session's buffer after the cursor
         assert ws.recv(timeout=5) == "2"  # then a heartbeat: nothing new for an interval
         ws.send("3")
+
+
+def test_a_websocket_that_never_upgrades_is_closed_and_garbage_gets_a_close_code(start_server):
+    server = start_server(auto.Server, ping_interval=PING)
+    with urllib.request.urlopen(urllib.request.Request(server.url + "/negotiate", method="POST")) as resp:
+        sid = json.loads(resp.read())["sid"]
+    ws_url = server.url.replace("http://", "ws://") + f"/ws?sid={sid}"
+    with ws_sync.connect(ws_url, compression=None) as ws:  # probes, then never sends 5
+        ws.send("2probe")
+        assert ws.recv(timeout=5) == "3probe"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1008
+    with ws_sync.connect(ws_url, compression=None) as ws:
+        ws.send("not a packet")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 1003 and "unknown packet type" in closed.value.rcvd.reason
 
 
 def test_unknown_session_and_bad_input_get_clear_answers(start_server):
