@@ -23,7 +23,8 @@ from .. import lab
 from ..net import auto, connect, serve
 from ..wire.negotiation import Switch
 
-__all__ = ["FAULTS", "Fallback", "Plain", "fall_back", "plain_websocket", "switches_markdown"]
+__all__ = ["FAULTS", "Fallback", "Plain", "fall_back", "plain_websocket", "summary_markdown",
+           "switches_markdown"]
 
 FAULTS = ("no-upgrade", "stall", "crash")
 
@@ -60,6 +61,17 @@ class Fallback:
     @property
     def exactly_once(self) -> bool:
         return self.lost == 0 and self.repeated == 0 and self.in_order
+
+    @property
+    def counts(self) -> str:
+        """``"187 of 187 events, 0 lost, 0 repeated"``: the measurement behind "exactly once"."""
+        order = "" if self.in_order else ", OUT OF ORDER"
+        return f"{self.delivered} of {self.published} events, {self.lost} lost, {self.repeated} repeated{order}"
+
+    @property
+    def path(self) -> list[tuple[str, str]]:
+        """The switches as ``(from, to)`` pairs."""
+        return [(s.from_, s.to) for s in self.switches]
 
 
 class _Publisher:
@@ -106,6 +118,17 @@ def switches_markdown(result: Fallback) -> str:
     lines = ["| at (ms from the fault) | from | to | why |", "|---:|---|---|---|"]
     for s in result.switches:
         lines.append(f"| {(s.time - result.fault_at) * 1000:+.0f} | {s.from_} | {s.to} | {s.why} |")
+    return "\n".join(lines)
+
+
+def summary_markdown(results: list[Fallback]) -> str:
+    """One row per fault: detected after, events again after, better again after, exactly once."""
+    lines = ["| fault | detected after | events again after | on SSE/WebSocket again after | exactly once |",
+             "|---|---:|---:|---:|---|"]
+    for r in results:
+        better = "—" if r.upgraded_s is None else f"{r.upgraded_s * 1000:.0f} ms"
+        lines.append(f"| {r.fault} | {r.detect_s * 1000:.0f} ms | {r.recover_s * 1000:.0f} ms | {better} | "
+                     f"{'✓' if r.exactly_once else '✗'} |")
     return "\n".join(lines)
 
 
