@@ -66,7 +66,8 @@ class Fallback:
     def counts(self) -> str:
         """``"187 of 187 events, 0 lost, 0 repeated"``: the measurement behind "exactly once"."""
         order = "" if self.in_order else ", OUT OF ORDER"
-        return f"{self.delivered} of {self.published} events, {self.lost} lost, {self.repeated} repeated{order}"
+        return (f"{self.delivered} of {self.published} events, {self.lost} lost, "
+                f"{self.repeated} repeated{order}")
 
     @property
     def path(self) -> list[tuple[str, str]]:
