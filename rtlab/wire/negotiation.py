@@ -42,7 +42,8 @@ real connections.
 * SSE is an upgrade candidate too (SignalR's second rung), probed when WebSocket is refused:
   its probe is an ``event: probe`` the stream must deliver before the client commits to it,
   which is what catches a proxy that buffers a stream;
-* pongs over polling are implied by the next poll; binary packets, JSONP and ``maxPayload``
+* the server pings only after a whole interval with nothing else to send (an event is as good a
+  sign of life as a ping), and pongs over polling are implied by the next poll; binary packets, JSONP and ``maxPayload``
   batching are left out (every event is one JSON message).
 """
 
