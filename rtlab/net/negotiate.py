@@ -102,6 +102,12 @@ class AutoServer(Server):
         app.router.add_get(self.path + "/sse", self.handle_sse)
         app.router.add_post(self.path + "/upgrade", self.handle_upgrade)
 
+    @property
+    def upgrade_wait(self) -> float:
+        """Seconds a probed connection may wait for its ``5``: longer than any client's probe
+        may take (at least 2 s), so that the connection is still there when the ``5`` comes."""
+        return max(5.0, 4 * (self.ping_interval + self.ping_timeout))
+
     # -- the session ------------------------------------------------------------------------
     def open_packet(self, sid: str) -> OpenPacket:
         assert self.hub is not None
@@ -163,7 +169,7 @@ class AutoServer(Server):
         session.streams += 1
         self._streams.add(request.transport)
         pusher: asyncio.Task[None] | None = None
-        deadline = time.monotonic() + 4 * (self.ping_interval + self.ping_timeout)
+        deadline = time.monotonic() + self.upgrade_wait
         try:
             while True:  # the probe, the upgrade, then pongs
                 # A connection that never upgrades is closed at the deadline: it would hold a
@@ -233,7 +239,7 @@ class AutoServer(Server):
         try:
             await self._unless_stalled()  # a stalled path stalls the probe too
             await response.write(encode_event(PONG + PROBE, event="probe"))
-            cursor = await asyncio.wait_for(asyncio.shield(session.go), 4 * self.ping_timeout)
+            cursor = await asyncio.wait_for(asyncio.shield(session.go), self.upgrade_wait)
             session.transport = "sse"
             self.upgraded["sse"] += 1
             assert self.hub is not None

@@ -43,8 +43,10 @@ real connections.
   its probe is an ``event: probe`` the stream must deliver before the client commits to it,
   which is what catches a proxy that buffers a stream;
 * the server pings only after a whole interval with nothing else to send (an event is as good a
-  sign of life as a ping), and pongs over polling are implied by the next poll; binary packets, JSONP and ``maxPayload``
-  batching are left out (every event is one JSON message).
+  sign of life as a ping), and pongs over polling are implied by the next poll; binary packets,
+  JSONP and ``maxPayload`` batching are left out (every event is one JSON message);
+* a probe may take up to ``pingInterval + pingTimeout`` (at least 2 s) before it counts as
+  refused: Engine.IO waits on the transport's own error instead.
 """
 
 from __future__ import annotations
