@@ -120,7 +120,7 @@ def test_listen_auto_prints_the_switch_and_stops_cleanly_on_sigterm(processes):
     after = listener.next_json()
     assert after is not None and after["transport"] == "websocket"
     code, err = listener.terminate()
-    assert code == 0 and "Traceback" not in err
+    assert code == 0 and "Traceback" not in err, err
     assert json.loads(err.strip().splitlines()[-1])["stopped"] == "listen"
 
 
@@ -151,7 +151,7 @@ def test_listen_auto_through_no_upgrade_shows_the_fall_back(processes):
         assert line is not None, "listen ended early"
         lines.append(line)
     code, err = listener.terminate()
-    assert code == 0 and "Traceback" not in err
+    assert code == 0 and "Traceback" not in err, err
     switches = [line["switched"] for line in lines if "switched" in line]
     assert switches[0]["from"] == "long-polling" and switches[0]["to"] == "sse", switches
     assert lines[-1]["transport"] == "sse"

@@ -217,7 +217,8 @@ class AutoClient(Client):
                         await _raise_for_session(resp)
                     resp.raise_for_status()
                     body = await resp.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, ValueError) as exc:
+                # ValueError: a body that is not JSON (cut short by a proxy): ask again, same cursor
                 self.recorder.error(f"poll failed: {exc!r}")
                 self.reconnecting(f"poll failed: {type(exc).__name__}")
                 await asyncio.sleep(self.backoff(attempt))
@@ -239,7 +240,7 @@ class AutoClient(Client):
         limit = max(PROBE_TIMEOUT_MIN_S, packet.broken_after_s)
         if name == "websocket":
             try:
-                ws = await asyncio.wait_for(http.ws_connect(
+                ws = await _within(http.ws_connect(
                     self._at("ws", sid=packet.sid), autoping=True, max_msg_size=0), limit)
             except aiohttp.WSServerHandshakeError as exc:
                 raise _Refused(f"the Upgrade was refused: HTTP {exc.status}") from None
@@ -249,7 +250,7 @@ class AutoClient(Client):
                 raise _Refused(f"could not connect: {type(exc).__name__}") from None
             try:
                 await ws.send_str(PING + PROBE)
-                msg = await asyncio.wait_for(ws.receive(), limit)
+                msg = await ws.receive(timeout=limit)
             except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
                 await _close(ws)
                 raise _Refused(f"no 3probe within {limit:g} s") from None
@@ -259,7 +260,7 @@ class AutoClient(Client):
             return ws
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         try:
-            resp = await asyncio.wait_for(http.get(self._at("sse", sid=packet.sid), headers=headers,
+            resp = await _within(http.get(self._at("sse", sid=packet.sid), headers=headers,
                                                    timeout=aiohttp.ClientTimeout(total=None)), limit)
         except asyncio.TimeoutError:
             raise _Refused(f"no answer to the stream request within {limit:g} s") from None
@@ -273,7 +274,7 @@ class AutoClient(Client):
         deadline = time.monotonic() + limit
         try:
             while True:
-                chunk = await asyncio.wait_for(resp.content.readany(), max(0.0, deadline - time.monotonic()))
+                chunk = await _within(resp.content.readany(), max(0.0, deadline - time.monotonic()))
                 if not chunk:
                     raise _Refused("the stream ended before its probe")
                 if any(m.event == "probe" for m in parser.feed(chunk)):
@@ -309,7 +310,7 @@ class AutoClient(Client):
         try:
             if name == "websocket":
                 while True:
-                    msg = await asyncio.wait_for(conn.receive(), silent)
+                    msg = await conn.receive(timeout=silent)  # aiohttp's timeout: safe to cancel
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         return f"closed: WebSocket {msg.type.name.lower()}, code {conn.close_code}"
                     kind, data = decode_packet(msg.data)
@@ -319,7 +320,7 @@ class AutoClient(Client):
                         self._message(json.loads(data), time.monotonic_ns())
             resp, parser = conn
             while True:
-                chunk = await asyncio.wait_for(resp.content.readany(), silent)
+                chunk = await _within(resp.content.readany(), silent)
                 if not chunk:
                     return "closed: the stream ended"
                 recv_ns = time.monotonic_ns()
@@ -340,6 +341,27 @@ class AutoClient(Client):
             self.take_notes({body["type"]: body})
 
 
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable``, or ``asyncio.TimeoutError`` after ``seconds``.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives just
+    as the awaitable finishes, and a client told to stop then carries on (``stop()`` times out).
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        result = (await asyncio.gather(task, return_exceptions=True))[0]
+        await _close(result)  # a connection it opened just then must not leak
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise asyncio.TimeoutError
+    return task.result()
+
+
 async def _raise_for_session(resp: aiohttp.ClientResponse) -> None:
     """A 400 from the server: our session is unknown (negotiate again), or a real error."""
     text = await resp.text()
@@ -353,11 +375,15 @@ async def _close(conn: Any) -> None:
     """Close a probed connection without waiting on a path that may be stalled."""
     if conn is None or isinstance(conn, BaseException):
         return
-    if isinstance(conn, tuple):
-        conn[0].close()
+    if isinstance(conn, tuple):  # (the SSE response, its parser)
+        conn = conn[0]
+    close = getattr(conn, "close", None)
+    if close is None:
         return
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.close(), 0.2)
+        closing = close()  # a WebSocket's is a coroutine (a close handshake), a response's is not
+        if asyncio.iscoroutine(closing):
+            await _within(closing, 0.2)
 
 
 Client = AutoClient
