@@ -236,6 +236,15 @@ def test_unknown_session_and_bad_input_get_clear_answers(start_server):
     assert transport_module("auto") is auto
 
 
+def test_an_auto_client_pointed_at_another_technique_says_so(start_server, start_client):
+    from rtlab.net import sse
+
+    server = start_server(sse.Server)
+    client = start_client(auto.Client, server.url)
+    wait_until(lambda: client.failure is not None, 10, "the client to fail")
+    assert "HTTP 404" in str(client.failure) and "/auto" in str(client.failure)
+
+
 def test_upgrade_false_stays_on_long_polling(start_server, start_client):
     server = start_server(auto.Server, ping_interval=PING)
     client = start_client(auto.Client, server.url, upgrade=False)

@@ -115,7 +115,10 @@ class AutoClient(Client):
             if resp.status == 503:
                 raise aiohttp.ClientResponseError(resp.request_info, (), status=503, message="busy")
             if resp.status != 200:
-                raise RuntimeError(f"negotiate: HTTP {resp.status}: {(await resp.text())[:200]}")
+                hint = (" (is this the url that serve(\"auto\") gives, ending in /auto?)"
+                        if resp.status == 404 else "")
+                raise RuntimeError(f"negotiate: HTTP {resp.status} from {resp.url.path}{hint}: "
+                                   f"{(await resp.text())[:200]}")
             packet = OpenPacket.from_json(await resp.text())
         self.sessions += 1
         # Not self.on_stream(packet.stream): the cursor must go on naming the stream its seq
