@@ -168,7 +168,12 @@ def test_the_lessons_measure_a_fall_back_that_loses_nothing():
 
     plain = plain_websocket()
     assert plain.events == 0 and "403" in plain.failure
-    result = fall_back("no-upgrade", ping_interval=PING, after_s=0.2)
+    from rtlab.lessons.widgets.negotiation import transport_view
+
+    view = transport_view(name="test-negotiation-view")
+    result = fall_back("no-upgrade", ping_interval=PING, after_s=0.2, on_client=view.watch)
+    view.refresh()
+    assert "sse" in view.value and f"{result.delivered:,}" in view.value  # the view saw the client
     assert result.exactly_once and result.published > 0 and result.delivered == result.published
     assert result.detect_s >= 0 and result.recover_s >= result.detect_s
     assert "| websocket | long-polling |" in switches_markdown(result)

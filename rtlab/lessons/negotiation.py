@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +135,8 @@ def summary_markdown(results: list[Fallback]) -> str:
 
 
 def fall_back(fault: str, *, ping_interval: float = 0.25, rate: float = 200, after_s: float = 0.5,
-              down_s: float = 0.5, timeout: float = 15) -> Fallback:
+              down_s: float = 0.5, timeout: float = 15,
+              on_client: Callable[[auto.AutoClient], Any] | None = None) -> Fallback:
     """Put ``connect("auto")`` on WebSocket, break the path with ``fault``, and time the fall-back.
 
     Args:
@@ -146,6 +148,7 @@ def fall_back(fault: str, *, ping_interval: float = 0.25, rate: float = 200, aft
         after_s: how long the stream keeps going after the recovery, before the count.
         down_s: how long a crashed server stays down.
         timeout: seconds to wait for each step before giving up with an error.
+        on_client: called with the client once it exists (a live view's ``watch``).
     """
     if fault not in FAULTS:
         raise ValueError(f"fault must be one of {', '.join(FAULTS)}; got {fault!r}")
@@ -154,6 +157,8 @@ def fall_back(fault: str, *, ping_interval: float = 0.25, rate: float = 200, aft
     seen: list[tuple[int, float]] = []
     client: auto.AutoClient = connect("auto", server.url, name="negotiation-fault",  # type: ignore[assignment]
                                       on_event=lambda e: seen.append((e.seq, time.monotonic())))
+    if on_client is not None:
+        on_client(client)
     feed = _Publisher(server, rate)
     try:
         if not lab.wait_until(lambda: client.transport == "websocket", timeout):

@@ -129,4 +129,10 @@ MESSAGES: dict[str, str] = {
     "SSE through a middlebox: a staircase is a buffer": "经过中间设备的 SSE：台阶形就是缓冲",
     "{label}: {n} of {total} events": "{label}：{total} 个事件中到达 {n} 个",
     "{got} / {published} events, {held} B held by the path": "{got} / {published} 个事件，路径上扣住 {held} 字节",
+    # 07 · the negotiating client's live view (rtlab.lessons.widgets.negotiation)
+    "no client yet": "还没有客户端",
+    "on now": "当前传输",
+    "switches": "切换次数",
+    "last switch": "最近一次切换",
+    "events delivered": "已交付事件",
 }
