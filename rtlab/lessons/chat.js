@@ -13,7 +13,14 @@ export default {
   initialize({ model }) {
     const quit = new AbortController();
     const tokens = [];
-    const state = { connections: 0, resumed_at: [], repeats: 0, requests: [] };
+    // reads: pieces of the body that brought new tokens. Streamed, that is about one per token;
+    // buffered by a proxy, the whole answer comes in one or two pieces at its end.
+    const state = { connections: 0, resumed_at: [], repeats: 0, requests: [], reads: 0 };
+    let tokensAtLastRead = 0;
+    const onRead = () => {
+      if (tokens.length > tokensAtLastRead) state.reads += 1;
+      tokensAtLastRead = tokens.length;
+    };
     let answerId = "";
     let done = false;
     const t0 = performance.now();
@@ -30,6 +37,7 @@ export default {
       model.save_changes();
     };
     const onEvent = (cut) => (message) => {
+      if (cut?.controller.signal.aborted) return; // hung up: the rest of this chunk is not read
       const dash = message.id.lastIndexOf("-");
       const n = Number(message.id.slice(dash + 1));
       answerId = answerId || message.id.slice(0, dash);
@@ -72,7 +80,7 @@ export default {
                               last_event_id: headers["Last-Event-ID"] || null });
         try {
           const end = await fetchEventStream(url, {
-            method: first ? "POST" : "GET", headers, signal: request.signal, onEvent: onEvent(cut),
+            method: first ? "POST" : "GET", headers, signal: request.signal, onEvent: onEvent(cut), onRead,
             body: first ? JSON.stringify({ prompt: model.get("prompt") }) : undefined,
           });
           if (end.status === 204) done = true; // the server says we have it all
@@ -114,7 +122,7 @@ export default {
         ? "waiting for a browser to display this widget"
         : `browser fetch: ${r.tokens} tokens · ${r.connections} connection(s)` +
           (r.resumed_at?.length ? ` · resumed at token ${r.resumed_at.join(", ")} with Last-Event-ID` : "") +
-          ` · repeats ${r.repeats}` + (r.done ? ` · done in ${Math.round(r.total_ms)} ms` : " · streaming…");
+          ` · repeats ${r.repeats} · arrived in ${r.reads} pieces` + (r.done ? ` · done in ${Math.round(r.total_ms)} ms` : " · streaming…");
       box.dataset.result = JSON.stringify(r);
       box.dataset.done = r.done ? "1" : "";
     };

@@ -62,7 +62,8 @@ class ChatBox(anywidget.AnyWidget):
     prompt = t.Unicode().tag(sync=True)
     drop_after = t.Int(0).tag(sync=True)  # the page hangs up after this many tokens (0: never)
     # browser -> kernel: answer, tokens, text, done, connections, resumed_at, repeats,
-    # requests (method, accept, last_event_id of each), first_token_ms, total_ms, error
+    # requests (method, accept, last_event_id of each), reads (pieces of body that brought
+    # tokens), first_token_ms, total_ms, error
     result = t.Dict().tag(sync=True)
 
     def __init__(self, server: ChatServer, prompt: str, *, drop_after: int = 0, **kwargs: Any) -> None:
@@ -90,11 +91,13 @@ def _holds(box: ChatBox) -> tuple[bool, str]:
     requests = r.get("requests") or []
     exact_accept = all(q.get("accept") == "text/event-stream" for q in requests)
     resumed_with_header = any(q.get("method") == "GET" and q.get("last_event_id") for q in requests)
-    holds = (bool(r.get("done")) and r.get("text") == said and r.get("repeats") == 0
+    # Streamed, not buffered: a proxy that held the answer back would deliver it in a lump or two.
+    streamed = (r.get("reads") or 0) > 2
+    holds = (bool(r.get("done")) and r.get("text") == said and r.get("repeats") == 0 and streamed
              and exact_accept and (resumed_with_header or box.drop_after == 0))
-    measured = tr("{n} tokens over {c} connection(s), resumed at {at}, {repeats} repeats, "
-                  "same text as the server's: {same}, first token after {first} ms",
-                  n=r.get("tokens"), c=r.get("connections"),
+    measured = tr("{n} tokens in {reads} pieces over {c} connection(s), resumed at {at}, {repeats} "
+                  "repeats, same text as the server's: {same}, first token after {first} ms",
+                  n=r.get("tokens"), reads=r.get("reads"), c=r.get("connections"),
                   at=", ".join(map(str, r.get("resumed_at") or [])) or "-", repeats=r.get("repeats"),
                   same=r.get("text") == said, first=round(r.get("first_token_ms") or 0))
     return holds, measured

@@ -159,8 +159,9 @@ function sseParser(onEvent) {
 }
 
 // One SSE response read with fetch. headers: any (Accept is always exactly text/event-stream).
-// Calls onEvent({event, data, id}) per event; resolves with {status, lastEventId, retry} at the end.
-async function fetchEventStream(url, { method = "GET", headers = {}, body, signal, onEvent }) {
+// Calls onEvent({event, data, id}) per event and onRead() after each piece the body arrived in;
+// resolves with {status, lastEventId, retry} at the end.
+async function fetchEventStream(url, { method = "GET", headers = {}, body, signal, onEvent, onRead }) {
   const response = await fetch(url, {
     method, body, signal, cache: "no-store",
     headers: { ...headers, Accept: "text/event-stream" },
@@ -176,6 +177,7 @@ async function fetchEventStream(url, { method = "GET", headers = {}, body, signa
       const { value, done } = await reader.read();
       if (done) break;
       parser.feed(value);
+      onRead?.();
     }
   } finally {
     reader.releaseLock();
