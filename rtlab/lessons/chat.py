@@ -18,13 +18,13 @@ from typing import Any
 
 import anywidget
 import ipywidgets as w
-import traitlets as t
+import traitlets
 
 from ..net.chat import ChatServer
 from ..net.chat_client import ChatAnswer
 from .exercises.claims import claim
+from .i18n import N_, t
 from .i18n import gettext as _
-from .i18n import t as tr
 from .page import esm
 
 __all__ = ["ChatBox", "chat_box", "chat_server", "chat_verdict", "check_chat"]
@@ -42,14 +42,14 @@ def check_chat(server: ChatServer, whole: ChatAnswer, cut: ChatAnswer, drop_afte
     """Claim: both answers are the server's answers exactly; the cut one resumed once, at the cut."""
     for answer in (whole, cut):
         said = server.answer_text(answer.id)
-        claim(tr("answer {id} arrived whole and in order, each token once", id=answer.id),
+        claim(t("answer {id} arrived whole and in order, each token once", id=answer.id),
               answer.done and answer.text == said and answer.repeats == 0,
-              tr("{n} tokens, {chars} characters, {repeats} repeats, same text as the server's: {same}",
+              t("{n} tokens, {chars} characters, {repeats} repeats, same text as the server's: {same}",
                  n=len(answer.tokens), chars=len(answer.text), repeats=answer.repeats,
                  same=answer.text == said))
-    claim(tr("the cut answer came back on one more connection, from token {n}", n=drop_after),
+    claim(t("the cut answer came back on one more connection, from token {n}", n=drop_after),
           cut.connections == 2 and cut.resumed_at == [drop_after],
-          tr("{connections} connections, resumed at token(s) {at}", connections=cut.connections,
+          t("{connections} connections, resumed at token(s) {at}", connections=cut.connections,
              at=", ".join(map(str, cut.resumed_at)) or "-"))
 
 
@@ -57,14 +57,14 @@ class ChatBox(anywidget.AnyWidget):
     """Asks ``prompt`` from the browser that displays it; see the module's docstring."""
 
     _esm = esm("chat.js")
-    port = t.Int().tag(sync=True)
-    path = t.Unicode("/chat").tag(sync=True)
-    prompt = t.Unicode().tag(sync=True)
-    drop_after = t.Int(0).tag(sync=True)  # the page hangs up after this many tokens (0: never)
+    port = traitlets.Int().tag(sync=True)
+    path = traitlets.Unicode("/chat").tag(sync=True)
+    prompt = traitlets.Unicode().tag(sync=True)
+    drop_after = traitlets.Int(0).tag(sync=True)  # the page hangs up after this many tokens (0: never)
     # browser -> kernel: answer, tokens, text, done, connections, resumed_at, repeats,
     # requests (method, accept, last_event_id of each), reads (pieces of body that brought
     # tokens), first_token_ms, total_ms, error
-    result = t.Dict().tag(sync=True)
+    result = traitlets.Dict().tag(sync=True)
 
     def __init__(self, server: ChatServer, prompt: str, *, drop_after: int = 0, **kwargs: Any) -> None:
         if not server.running:
@@ -95,7 +95,7 @@ def _holds(box: ChatBox) -> tuple[bool, str]:
     streamed = (r.get("reads") or 0) > 2
     holds = (bool(r.get("done")) and r.get("text") == said and r.get("repeats") == 0 and streamed
              and exact_accept and (resumed_with_header or box.drop_after == 0))
-    measured = tr("{n} tokens in {reads} pieces over {c} connection(s), resumed at {at}, {repeats} "
+    measured = t("{n} tokens in {reads} pieces over {c} connection(s), resumed at {at}, {repeats} "
                   "repeats, same text as the server's: {same}, first token after {first} ms",
                   n=r.get("tokens"), reads=r.get("reads"), c=r.get("connections"),
                   at=", ".join(map(str, r.get("resumed_at") or [])) or "-", repeats=r.get("repeats"),
@@ -103,7 +103,7 @@ def _holds(box: ChatBox) -> tuple[bool, str]:
     return holds, measured
 
 
-STATEMENT = ("the page POSTed the prompt with fetch, read the answer as it streamed through the "
+STATEMENT = N_("the page POSTed the prompt with fetch, read the answer as it streamed through the "
              "Jupyter proxy, and resumed the cut stream with a Last-Event-ID header: every token "
              "once, in order")
 
@@ -115,7 +115,7 @@ def chat_verdict(box: ChatBox) -> w.HTML:
 
     def show(_change: Any = None) -> None:
         if box.result.get("error"):
-            line.value = html.escape("✗ " + tr("the page could not stream the answer: {error}",
+            line.value = html.escape("✗ " + t("the page could not stream the answer: {error}",
                                                error=box.result["error"]))
         elif not box.result.get("done"):
             line.value = "≈ " + _("chat in the browser needs a browser: the page that displays "

@@ -21,12 +21,12 @@ from typing import Any
 
 import anywidget
 import ipywidgets as w
-import traitlets as t
+import traitlets
 
 from ...net.sse import SSEServer
 from ..exercises.claims import claim
+from ..i18n import N_, t
 from ..i18n import gettext as _
-from ..i18n import t as tr
 from ..page import esm
 
 __all__ = ["SixDemo", "six_demo", "six_verdict"]
@@ -38,11 +38,11 @@ class SixDemo(anywidget.AnyWidget):
     """Opens EventSources until the browser's pool is full; see the module's docstring."""
 
     _esm = esm("six.js")
-    port = t.Int().tag(sync=True)
-    path = t.Unicode("/events").tag(sync=True)
+    port = traitlets.Int().tag(sync=True)
+    path = traitlets.Unicode("/events").tag(sync=True)
     # browser -> kernel: phase, opened_ms, stalled_index, stalled_outcome, stalled_error_fired,
     # rest_while_full, websocket_while_full, rest_after, others, done, error
-    result = t.Dict().tag(sync=True)
+    result = traitlets.Dict().tag(sync=True)
 
     def __init__(self, server: SSEServer, **kwargs: Any) -> None:
         super().__init__(port=server.port, path=server.path, **kwargs)
@@ -64,7 +64,7 @@ def _holds(result: dict[str, Any]) -> tuple[bool, str]:
     """What the page saw, checked against what the notebook says: (it holds, the numbers)."""
     opened = len(result.get("opened_ms") or [])
     stalled = (result.get("stalled_outcome") == "stalled" and not result.get("stalled_error_fired"))
-    measured = tr("{opened} opened (plus {others} held by rtlab clients), stream #{n}: {outcome}, "
+    measured = t("{opened} opened (plus {others} held by rtlab clients), stream #{n}: {outcome}, "
                   "error fired: {error}; GET /api/status while full: {rest}; WebSocket: {ws}; "
                   "GET /api/status after: {after}",
                   opened=opened, others=result.get("others", 0), n=result.get("stalled_index"),
@@ -77,7 +77,7 @@ def _holds(result: dict[str, Any]) -> tuple[bool, str]:
     return holds, measured
 
 
-STATEMENT = ("with the browser's connections to this origin in use, the next EventSource neither "
+STATEMENT = N_("with the browser's connections to this origin in use, the next EventSource neither "
              "opened nor failed, JupyterLab's own REST call stalled while a WebSocket opened, and "
              "after closing them JupyterLab answered again")
 
