@@ -25,7 +25,7 @@ async function clockOffset(model, best = null, tries = 5, signal = null) {
       clock = await response.json();
       t1 = performance.now();
     } finally {
-      slot.release();
+      slot.release({ cancelled: Boolean(signal?.aborted) });
     }
     const offset = clock.monotonic_ns / 1e6 - (t0 + t1) / 2; // server ms minus page ms
     if (best === null || t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset, seq: clock.seq };
@@ -127,7 +127,7 @@ export default {
             continue; // asked to share the slot: queue again
           } finally {
             signal.removeEventListener("abort", onQuit);
-            slot.release();
+            slot.release({ cancelled: poll.signal.aborted });
           }
           say(`long polling, holds up to ${hold} s (fetch)`);
           if (response.status === 204) continue;
@@ -141,12 +141,12 @@ export default {
       // the page's two for as long as it is open; asked to share, it closes and queues again.
       async sse(url) {
         let current = null; // {source, slot}
-        const close = () => {
+        const close = (cancelled = true) => {
           current?.source.close();
-          current?.slot.release();
+          current?.slot.release({ cancelled });
           current = null;
         };
-        cleanups.push(close);
+        cleanups.push(() => close());
         const open = async () => {
           const slot = await takeSlot("sse", {
             held: true, signal,
@@ -165,7 +165,7 @@ export default {
           source.onerror = () => {
             if (source.readyState !== EventSource.CLOSED) return say("reconnecting…");
             say("stream closed");
-            if (current?.source === source) close(); // it will not reconnect: free the slot
+            if (current?.source === source) close(false); // it will not reconnect: free the slot
           };
         };
         await open();

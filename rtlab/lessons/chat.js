@@ -89,7 +89,7 @@ export default {
           if (err.name !== "AbortError" || quit.signal.aborted) throw err;
           // cut (by us, to show the resume; or to share a slot): resume from the last token
         } finally {
-          slot.release();
+          slot.release({ cancelled: request.signal.aborted });
           quit.signal.removeEventListener("abort", onQuit);
         }
         if (!answerId) throw new Error("the stream ended before it named its answer");

@@ -34,6 +34,10 @@ function proxyUrl(model, path) {
 // It is per page: two JupyterLab tabs of the same server each have their own two.
 const BUDGET_LIMIT = 2;
 const SHARE_AFTER_MS = 2000;
+// A cancelled request (a closed EventSource, an aborted fetch) is over for the page at once,
+// but Chromium's network stack closes it a moment later: measured through CDP, a request sent
+// right after the cancel overlapped it. So a cancelled request's slot is freed this much later.
+const CANCEL_GRACE_MS = 250;
 
 function pageBudget() {
   if (!globalThis.rtlabBudget) {
@@ -79,11 +83,16 @@ function pageBudget() {
 function takeSlot(label, { held = false, yieldSlot = null, signal = null } = {}) {
   const budget = pageBudget();
   const slot = { label, held, yieldSlot, yielder: yieldSlot, released: false };
-  slot.release = () => {
+  // release() when the request has ended; release({ cancelled: true }) when the page cut it.
+  slot.release = ({ cancelled = false } = {}) => {
     if (slot.released) return;
     slot.released = true;
-    budget.active.delete(slot);
-    budget.grant();
+    const free = () => {
+      budget.active.delete(slot);
+      budget.grant();
+    };
+    if (cancelled) setTimeout(free, CANCEL_GRACE_MS);
+    else free();
   };
   if (signal?.aborted) return Promise.reject(new DOMException("aborted", "AbortError"));
   if (budget.active.size < budget.limit && !budget.waiting.length) {
@@ -96,7 +105,7 @@ function takeSlot(label, { held = false, yieldSlot = null, signal = null } = {})
     signal?.addEventListener("abort", () => {
       const i = budget.waiting.indexOf(entry);
       if (i >= 0) budget.waiting.splice(i, 1);
-      else slot.release(); // granted just now: give it back
+      else slot.release(); // granted just now, nothing sent yet: give it back
       reject(new DOMException("aborted while waiting for a connection", "AbortError"));
     });
   });
@@ -110,7 +119,7 @@ async function budgetFetch(label, url, options = {}) {
     const body = await response.arrayBuffer(); // read it all: the connection is free only then
     return new Response(body.byteLength || ![204, 304].includes(response.status) ? body : null, response);
   } finally {
-    slot.release();
+    slot.release({ cancelled: Boolean(options.signal?.aborted) });
   }
 }
 
