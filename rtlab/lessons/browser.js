@@ -127,7 +127,10 @@ export default {
             continue; // asked to share the slot: queue again
           } finally {
             signal.removeEventListener("abort", onQuit);
-            slot.release({ cancelled: poll.signal.aborted });
+            // A 204 has no body for the page to read, but the proxy's answer may still be ending
+            // on the wire (CDP showed Chromium cancel it 5 ms after our next poll had started):
+            // give its slot back after the grace, as for a cancel.
+            slot.release({ cancelled: poll.signal.aborted || response?.status === 204 });
           }
           say(`long polling, holds up to ${hold} s (fetch)`);
           if (response.status === 204) continue;

@@ -114,12 +114,15 @@ function takeSlot(label, { held = false, yieldSlot = null, signal = null } = {})
 // A short request: fetch() inside a slot.
 async function budgetFetch(label, url, options = {}) {
   const slot = await takeSlot(label, { signal: options.signal });
+  let status = 0;
   try {
     const response = await fetch(url, options);
+    status = response.status;
     const body = await response.arrayBuffer(); // read it all: the connection is free only then
     return new Response(body.byteLength || ![204, 304].includes(response.status) ? body : null, response);
   } finally {
-    slot.release({ cancelled: Boolean(options.signal?.aborted) });
+    // No body to read (204, 304): Chromium may still be ending it on the wire (see browser.js).
+    slot.release({ cancelled: Boolean(options.signal?.aborted) || [204, 304].includes(status) });
   }
 }
 
