@@ -25,7 +25,7 @@ async function clockOffset(model, best = null, tries = 5, signal = null) {
       clock = await response.json();
       t1 = performance.now();
     } finally {
-      slot.release({ cancelled: Boolean(signal?.aborted) });
+      slot.release({ cancelled: clock === undefined }); // body not read to its end: see page.js
     }
     const offset = clock.monotonic_ns / 1e6 - (t0 + t1) / 2; // server ms minus page ms
     if (best === null || t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset, seq: clock.seq };
@@ -117,7 +117,7 @@ export default {
           const slot = await takeSlot("long-poll", { held: true, yieldSlot: () => poll.abort(), signal });
           const onQuit = () => poll.abort();
           signal.addEventListener("abort", onQuit);
-          let response, body;
+          let response, body = null;
           try {
             response = await fetch(`${url}?since=${cursor}&hold=${hold}&client=browser`,
               { cache: "no-store", signal: poll.signal });
@@ -127,10 +127,8 @@ export default {
             continue; // asked to share the slot: queue again
           } finally {
             signal.removeEventListener("abort", onQuit);
-            // A 204 has no body for the page to read, but the proxy's answer may still be ending
-            // on the wire (CDP showed Chromium cancel it 5 ms after our next poll had started):
-            // give its slot back after the grace, as for a cancel.
-            slot.release({ cancelled: poll.signal.aborted || response?.status === 204 });
+            // Aborted, a 204, an error: no body read to its end, so see page.js's CANCEL_GRACE_MS.
+            slot.release({ cancelled: body === null });
           }
           say(`long polling, holds up to ${hold} s (fetch)`);
           if (response.status === 204) continue;

@@ -78,18 +78,20 @@ export default {
         state.connections += 1;
         state.requests.push({ method: first ? "POST" : "GET", accept: "text/event-stream",
                               last_event_id: headers["Last-Event-ID"] || null });
+        let ended = false; // the body read to its end (else: page.js's CANCEL_GRACE_MS)
         try {
           const end = await fetchEventStream(url, {
             method: first ? "POST" : "GET", headers, signal: request.signal, onEvent: onEvent(cut), onRead,
             body: first ? JSON.stringify({ prompt: model.get("prompt") }) : undefined,
           });
           if (end.status === 204) done = true; // the server says we have it all
+          else ended = true;
           if (end.retry !== null) retryMs = end.retry;
         } catch (err) {
           if (err.name !== "AbortError" || quit.signal.aborted) throw err;
           // cut (by us, to show the resume; or to share a slot): resume from the last token
         } finally {
-          slot.release({ cancelled: request.signal.aborted });
+          slot.release({ cancelled: !ended });
           quit.signal.removeEventListener("abort", onQuit);
         }
         if (!answerId) throw new Error("the stream ended before it named its answer");

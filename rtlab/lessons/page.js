@@ -34,9 +34,11 @@ function proxyUrl(model, path) {
 // It is per page: two JupyterLab tabs of the same server each have their own two.
 const BUDGET_LIMIT = 2;
 const SHARE_AFTER_MS = 2000;
-// A cancelled request (a closed EventSource, an aborted fetch) is over for the page at once,
-// but Chromium's network stack closes it a moment later: measured through CDP, a request sent
-// right after the cancel overlapped it. So a cancelled request's slot is freed this much later.
+// A request the page stops reading before its body ends — a closed EventSource, an aborted
+// fetch, and also a 204 or an error status whose body is never read — is over for the page at
+// once, but Chromium's network stack cancels it a moment later: measured through CDP, a request
+// sent right after overlapped it (tests/browser/test_browser_budget.py). So such a request's
+// slot is freed this much later; one whose body was read to its end is freed at once.
 const CANCEL_GRACE_MS = 250;
 
 function pageBudget() {
@@ -114,15 +116,14 @@ function takeSlot(label, { held = false, yieldSlot = null, signal = null } = {})
 // A short request: fetch() inside a slot.
 async function budgetFetch(label, url, options = {}) {
   const slot = await takeSlot(label, { signal: options.signal });
-  let status = 0;
+  let read = false;
   try {
     const response = await fetch(url, options);
-    status = response.status;
     const body = await response.arrayBuffer(); // read it all: the connection is free only then
+    read = response.body !== null; // a 204/304 has none to read: Chromium may still be ending it
     return new Response(body.byteLength || ![204, 304].includes(response.status) ? body : null, response);
   } finally {
-    // No body to read (204, 304): Chromium may still be ending it on the wire (see browser.js).
-    slot.release({ cancelled: Boolean(options.signal?.aborted) || [204, 304].includes(status) });
+    slot.release({ cancelled: !read });
   }
 }
 
