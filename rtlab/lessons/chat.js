@@ -30,10 +30,10 @@ export default {
       const now = performance.now();
       if (!force && now - lastSync < 100) return; // at most 10 updates a second to the kernel
       lastSync = now;
-      model.set("result", {
+      model.set("result", JSON.parse(JSON.stringify({ // a fresh copy: see six.js
         answer: answerId, tokens: tokens.length, text: tokens.join(""), done,
         first_token_ms: firstTokenMs, total_ms: done ? now - t0 : null, ...state,
-      });
+      })));
       model.save_changes();
     };
     const onEvent = (cut) => (message) => {

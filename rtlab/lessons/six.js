@@ -59,8 +59,12 @@ export default {
       aborts.forEach((a) => a.abort());
       socket?.close();
     };
+    // What the page saw, kept here and sent whole, as a fresh copy each time: a nested array
+    // changed in place and set again would compare equal to itself and not be sent.
+    const seen = {};
     const report = (fields) => {
-      model.set("result", { ...model.get("result"), ...fields });
+      Object.assign(seen, fields);
+      model.set("result", JSON.parse(JSON.stringify(seen)));
       model.save_changes();
     };
     const hardStop = setTimeout(() => {

@@ -108,6 +108,7 @@ def test_six_demo_shows_the_stall_and_leaves_jupyterlab_working(page: Any, jupyt
     assert not errors, errors
     assert result.get("done"), f"the demo did not finish: {result}"
     assert 1 <= len(result["opened_ms"]) <= 6, result
+    assert result["stalled_index"] == len(result["opened_ms"]) + 1, result  # the next one stalled
     assert result["stalled_outcome"] == "stalled" and not result["stalled_error_fired"], result
     assert result["rest_while_full"] == "stalled", result
     assert result["websocket_while_full"].startswith("open"), result

@@ -71,7 +71,8 @@ def _holds(result: dict[str, Any]) -> tuple[bool, str]:
                   outcome=result.get("stalled_outcome"), error=bool(result.get("stalled_error_fired")),
                   rest=result.get("rest_while_full"), ws=result.get("websocket_while_full"),
                   after=result.get("rest_after"))
-    holds = (stalled and 1 <= opened <= 6 and result.get("rest_while_full") == "stalled"
+    holds = (stalled and 1 <= opened <= 6 and result.get("stalled_index") == opened + 1
+             and result.get("rest_while_full") == "stalled"
              and str(result.get("websocket_while_full", "")).startswith("open")
              and str(result.get("rest_after", "")).startswith("ok"))
     return holds, measured
