@@ -109,6 +109,13 @@ def test_parser_crlf_split_across_chunks_is_one_line_end():
     assert parse(b"data: a\r", b"\ndata: b\r\n\r\n") == [SSEMessage("message", "a\nb", "")]
 
 
+def test_parser_crlf_then_lf_in_three_chunks_is_two_line_ends():
+    # Found by the page's JavaScript parser (tests/test_browser_limits_widgets.py): once the LF of a
+    # split CRLF is consumed, the next LF is a blank line of its own, and dispatches.
+    assert parse(b"data: a\r", b"\n", b"\n", b"data: b\n\n") == [SSEMessage("message", "a", ""),
+                                                                SSEMessage("message", "b", "")]
+
+
 def test_parser_empty_chunk_between_cr_and_lf():
     # aiohttp's iter_any() never yields b"", but other byte sources may.
     assert parse(b"data: a\r", b"", b"\ndata: b\n\n") == [SSEMessage("message", "a\nb", "")]

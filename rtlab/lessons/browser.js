@@ -6,22 +6,7 @@
 // <base_url>proxy/<port>/... to it, and the Jupyter login cookie authenticates the request.
 // What it receives is written back into the widget's model, so the kernel can plot it.
 
-// The page's base URL: "/" locally, "/user/alice/" on a JupyterHub.
-function pageBaseUrl() {
-  if (document.body.dataset.baseUrl) return document.body.dataset.baseUrl;
-  const config = document.getElementById("jupyter-config-data");
-  try {
-    return JSON.parse(config.textContent).baseUrl || "/";
-  } catch {
-    return "/";
-  }
-}
-
-// What rtlab.browser.proxy_url() computes in Python: base + "proxy/<port><path>".
-function proxyUrl(model, path) {
-  const base = pageBaseUrl().replace(/\/?$/, "/");
-  return `${base}proxy/${model.get("port")}${path}`;
-}
+// pageBaseUrl, proxyUrl, takeSlot, budgetFetch: page.js, prepended to this module.
 
 // Two clocks: the kernel stamps sent_ns with its monotonic clock (ns since boot); the page
 // has performance.now() (ms since the page loaded). They share no zero, so we estimate the
@@ -29,13 +14,19 @@ function proxyUrl(model, path) {
 // read its clock somewhere inside [t0, t1]; assume the middle. The error is at most half
 // the round trip, so we keep the fastest of a few tries (and keep trying now and then:
 // a busy page or proxy makes some round trips slow, and the fastest one wins).
-async function clockOffset(model, best = null, tries = 5) {
+async function clockOffset(model, best = null, tries = 5, signal = null) {
   for (let i = 0; i < tries; i++) {
-    const t0 = performance.now();
-    const response = await fetch(proxyUrl(model, "/clock"), { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status} from ${response.url}`);
-    const clock = await response.json();
-    const t1 = performance.now();
+    const slot = await takeSlot("clock", { signal }); // t0 after the wait: time the request only
+    let t0, t1, clock;
+    try {
+      t0 = performance.now();
+      const response = await fetch(proxyUrl(model, "/clock"), { cache: "no-store", signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status} from ${response.url}`);
+      clock = await response.json();
+      t1 = performance.now();
+    } finally {
+      slot.release({ cancelled: clock === undefined }); // body not read to its end: see page.js
+    }
     const offset = clock.monotonic_ns / 1e6 - (t0 + t1) / 2; // server ms minus page ms
     if (best === null || t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset, seq: clock.seq };
   }
@@ -50,6 +41,9 @@ export default {
     let stopped = false;
     let dirty = false;
     const cleanups = [];
+    const quit = new AbortController(); // aborts every request and wait of this widget at stop
+    cleanups.push(() => quit.abort());
+    const signal = quit.signal;
     const say = (status, error = "") => {
       if (status === model.get("status") && error === model.get("error")) return;
       model.set("status", status);
@@ -77,8 +71,10 @@ export default {
     // Refine the clock offset every 2 s; the latencies above are recomputed with it.
     let clockFailures = 0;
     const resync = setInterval(async () => {
+      const budget = pageBudget();
+      if (budget.active.size >= budget.limit || budget.waiting.length) return; // only if a slot is free now
       try {
-        clock = await clockOffset(model, clock, 2);
+        clock = await clockOffset(model, clock, 2, signal);
         dirty = raw.length > 0;
         clockFailures = 0;
       } catch {
@@ -102,7 +98,8 @@ export default {
       async "short-polling"(url) {
         while (!stopped) {
           const started = performance.now();
-          const response = await fetch(`${url}?since=${cursor}&client=browser`, { cache: "no-store" });
+          const response = await budgetFetch("short-poll", `${url}?since=${cursor}&client=browser`,
+            { cache: "no-store", signal });
           if (!response.ok) throw new Error(`poll: HTTP ${response.status}`);
           say(`polling every ${model.get("interval_ms")} ms (fetch)`);
           (await response.json()).events.forEach(received);
@@ -111,26 +108,68 @@ export default {
       },
       // Long polling: the server holds the request until there is news (or 204 after `hold`).
       // The proxy buffers a plain fetch until it ends, which is fine here: each answer is short.
+      // A held request: it keeps its slot of the page's two until answered, or until asked to
+      // share it (then it is aborted, and asks again from its cursor: nothing is lost).
       async "long-polling"(url) {
         while (!stopped) {
           const hold = model.get("hold_s");
-          const response = await fetch(`${url}?since=${cursor}&hold=${hold}&client=browser`, { cache: "no-store" });
+          const poll = new AbortController();
+          const slot = await takeSlot("long-poll", { held: true, yieldSlot: () => poll.abort(), signal });
+          const onQuit = () => poll.abort();
+          signal.addEventListener("abort", onQuit);
+          let response, body = null;
+          try {
+            response = await fetch(`${url}?since=${cursor}&hold=${hold}&client=browser`,
+              { cache: "no-store", signal: poll.signal });
+            body = response.status === 204 ? null : await response.text();
+          } catch (err) {
+            if (err.name !== "AbortError" || stopped) throw err;
+            continue; // asked to share the slot: queue again
+          } finally {
+            signal.removeEventListener("abort", onQuit);
+            // Aborted, a 204, an error: no body read to its end, so see page.js's CANCEL_GRACE_MS.
+            slot.release({ cancelled: body === null });
+          }
           say(`long polling, holds up to ${hold} s (fetch)`);
           if (response.status === 204) continue;
           if (!response.ok) throw new Error(`poll: HTTP ${response.status}`);
-          (await response.json()).events.forEach(received);
+          JSON.parse(body).events.forEach(received);
         }
       },
       // SSE: EventSource sends Accept: text/event-stream, which the proxy streams unbuffered.
       // EventSource has no wildcard: a named event ("event: goal") only reaches listeners
-      // of that name, so we listen to each type the kernel told us about.
+      // of that name, so we listen to each type the kernel told us about. It holds a slot of
+      // the page's two for as long as it is open; asked to share, it closes and queues again.
       async sse(url) {
-        const source = new EventSource(`${url}?since=${cursor}&client=browser`);
-        cleanups.push(() => source.close());
-        const onEvent = (e) => received({ type: e.type, ...JSON.parse(e.data) });
-        model.get("event_types").forEach((type) => source.addEventListener(type, onEvent));
-        source.onopen = () => say("streaming (EventSource)");
-        source.onerror = () => say(source.readyState === EventSource.CLOSED ? "stream closed" : "reconnecting…");
+        let current = null; // {source, slot}
+        const close = (cancelled = true) => {
+          current?.source.close();
+          current?.slot.release({ cancelled });
+          current = null;
+        };
+        cleanups.push(() => close());
+        const open = async () => {
+          const slot = await takeSlot("sse", {
+            held: true, signal,
+            yieldSlot: () => {
+              close();
+              say("sharing the connection with another rtlab client…");
+              open().catch(() => {});
+            },
+          });
+          if (stopped) return slot.release();
+          const source = new EventSource(`${url}?since=${cursor}&client=browser`);
+          current = { source, slot };
+          const onEvent = (e) => received({ type: e.type, ...JSON.parse(e.data) });
+          model.get("event_types").forEach((type) => source.addEventListener(type, onEvent));
+          source.onopen = () => say("streaming (EventSource)");
+          source.onerror = () => {
+            if (source.readyState !== EventSource.CLOSED) return say("reconnecting…");
+            say("stream closed");
+            if (current?.source === source) close(false); // it will not reconnect: free the slot
+          };
+        };
+        await open();
       },
       // WebSocket: the server checks Origin. Our page's origin is the Jupyter server's, so we
       // tell the kernel, which allows exactly that origin, then sets `go`. No other site is let in.
@@ -153,7 +192,7 @@ export default {
       const transport = model.get("transport");
       try {
         say("syncing clocks…");
-        clock = await clockOffset(model);
+        clock = await clockOffset(model, null, 5, signal);
         cursor = clock.seq; // start from now: older events would only measure how late we came
         model.set("clock_rtt_ms", clock.rtt);
         say(`connecting (${transport})…`);
@@ -162,6 +201,7 @@ export default {
         await transports[transport](url);
         if (transport.endsWith("polling")) say("stopped");
       } catch (err) {
+        if (stopped) return; // closed while connecting: nothing to report
         stop();
         // 404: the Jupyter server has no /proxy/ route at all. Anything else: the proxy is
         // there but could not reach the rtlab server (stopped, or the kernel is elsewhere).

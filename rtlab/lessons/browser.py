@@ -24,7 +24,6 @@ jupyter-server-proxy it says so in one sentence. Neither raises in the kernel.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +31,7 @@ import anywidget
 import traitlets as t
 
 from ..net.server import Server
+from .page import esm
 
 __all__ = ["BrowserClient", "SCENARIO_EVENT_TYPES", "client", "proxy_url"]
 
@@ -54,7 +54,7 @@ def proxy_url(base_url: str, port: int, path: str) -> str:
 class BrowserClient(anywidget.AnyWidget):
     """A client of ``server`` running in the browser that displays this widget."""
 
-    _esm = Path(__file__).with_name("browser.js")
+    _esm = esm("browser.js")  # page.js (the page-wide budget, base URL) + the client
 
     # kernel -> browser: what to connect to, and how
     transport = t.Unicode().tag(sync=True)

@@ -115,6 +115,7 @@ class SSEParser:
             text = text.removeprefix("\ufeff")  # one leading BOM is ignored
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]  # the LF of a CRLF split across two chunks
+            self._pending_cr = False  # consumed: a second LF is a line end of its own
         if text:  # an empty chunk (or half a UTF-8 character) must not forget the CR
             self._pending_cr = False
         self._buffer += text

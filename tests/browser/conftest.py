@@ -42,12 +42,15 @@ CHROMIUM_ARGS = [
 ]
 
 # User settings written before JupyterLab starts: no news/update toast over the notebook,
-# and every cell attached to the DOM (the default windowing leaves off-screen cells out,
+# no autosave, and every cell attached to the DOM (the default windowing leaves off-screen cells out,
 # and then a cell stuck at [*] further down would go unseen).
 SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # No autosave: a notebook left open for minutes (test_browser_budget.py) would be written
+    # back to notebooks/ with its outputs.
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
 

@@ -20,10 +20,12 @@ from .middleboxes import stream_progress
 from .refresher import Refresher, hook, live, refresher, stop_live_views
 from .short_polling import interval_slider, scoreboard
 from .showdown import Race, advisor, race
+from .six import SixDemo, six_demo, six_verdict
 from .sse import TokenStream, token_stream
 from .websocket import QuizView, quiz
 
 __all__ = ["QuizView", "Race", "Refresher", "TokenStream", "advisor", "config_watchers", "counters",
            "gateways",
            "hook", "interval_slider", "latency_plot", "live", "quiz", "race", "refresher", "scoreboard",
-           "self_check", "sequence", "stop_live_views", "stream_progress", "ticking_counter", "token_stream"]
+           "self_check", "sequence", "SixDemo", "six_demo", "six_verdict", "stop_live_views",
+           "stream_progress", "ticking_counter", "token_stream"]

@@ -8,6 +8,7 @@ English id; their order may differ. A test checks that every id the code uses is
 
 from .article import MESSAGES as _ARTICLE
 from .checks import MESSAGES as _CHECKS
+from .limits import MESSAGES as _LIMITS
 from .views import MESSAGES as _VIEWS
 
-MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS, **_ARTICLE}
+MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS, **_ARTICLE, **_LIMITS}
