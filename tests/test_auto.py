@@ -35,8 +35,10 @@ def serve_auto() -> Iterator[Callable[..., auto.Server]]:
     """``serve_auto(middlebox="transparent", ...)``: an auto server, stopped after the test."""
     started: list[auto.Server] = []
 
-    def start(**options: Any) -> auto.Server:
-        server = serve("auto", name=f"test-auto-{len(started)}", ping_interval=PING, **options)
+    def start(transport: str = "auto", **options: Any) -> auto.Server:
+        if transport == "auto":
+            options.setdefault("ping_interval", PING)
+        server = serve(transport, name=f"test-{transport}-{len(started)}", **options)
         started.append(server)  # type: ignore[arg-type]
         return server  # type: ignore[return-value]
 
@@ -116,9 +118,12 @@ def test_ten_thousand_events_once_across_upgrade_no_upgrade_stall_and_crash(serv
     assert {"websocket", "sse", "long-polling"} <= on, on
 
 
-def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_auto, start_client):
-    server = serve_auto(middlebox="no-upgrade")
-    plain = start_client(WebSocketClient, server.url.removesuffix("/auto") + "/ws")
+@pytest.mark.parametrize(("middlebox", "status"), [("no-upgrade", 403), ("no-upgrade=strip", 400)])
+def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_auto, start_client, middlebox,
+                                                                       status):
+    server = serve_auto(middlebox=middlebox)  # 403 from the proxy, or 400 from a server that lost the Upgrade
+    plain_server = serve_auto("websocket", middlebox=middlebox)  # a plain WebSocket server, same proxy
+    plain = start_client(WebSocketClient, plain_server.url)
     client = start_client(auto.Client, server.url)
     for n in range(100):
         server.publish("tick", n)
@@ -126,9 +131,9 @@ def test_through_no_upgrade_websocket_fails_and_auto_falls_back_to_sse(serve_aut
     wait_until(lambda: client.transport == "sse", 10, "the upgrade to SSE")
     assert [(s.from_, s.to) for s in client.switches] == [("long-polling", "sse")]
     refused = [(name, why) for _, name, why in client.probes]
-    assert refused == [("websocket", "the Upgrade was refused: HTTP 403")]
+    assert refused == [("websocket", f"the Upgrade was refused: HTTP {status}")]
     wait_until(lambda: plain.failure is not None, 10, "the plain WebSocket client to give up")
-    assert "403" in str(plain.failure) and plain.last_seq == 0  # its name for the failure: HTTP 403
+    assert str(status) in str(plain.failure) and plain.last_seq == 0  # its name for the failure
     assert client.recorder.missed == 0 and client.recorder.duplicates == 0
 
 
