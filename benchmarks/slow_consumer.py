@@ -176,7 +176,7 @@ def cap_server_send_buffer(server: Server, consumers: list[SlowConsumer], sndbuf
 
     def cap() -> int:
         capped = 0
-        for transport in server._transports:
+        for transport in server._transports.values():
             if transport.get_extra_info("peername") in slow_peers:
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
                 capped += 1
@@ -206,7 +206,7 @@ class ServerWatch:
     def _held(self) -> tuple[int, int]:
         hub = self.server.hub
         queued = max((len(sub.queue) for sub in hub._subscribers), default=0) if hub else 0
-        buffered = max((t.get_write_buffer_size() for t in self.server._transports
+        buffered = max((t.get_write_buffer_size() for t in self.server._transports.values()
                         if not t.is_closing()), default=0)
         return queued, buffered
 

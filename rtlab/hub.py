@@ -6,20 +6,20 @@ Every server owns one hub, and every transport reads from it in its own way:
 * long polling waits with :meth:`Hub.wait_after` until something is newer than its cursor,
 * SSE and WebSocket :meth:`Hub.subscribe` and push each event as it comes.
 
-Each event gets the next ``seq`` (1, 2, 3, ...). A client that remembers the last
-``seq`` it saw can resume with :meth:`Hub.after` — the idea behind SSE's
-``Last-Event-ID``, Apollo's ``notificationId`` and Kafka's offsets.
+Each event gets the next ``seq`` (1, 2, 3, ...). A client that remembers the last ``seq`` it saw
+can resume with :meth:`Hub.after` — the idea behind SSE's ``Last-Event-ID``, Apollo's
+``notificationId`` and Kafka's offsets.
 
 Memory is bounded everywhere a client could grow it:
 
-* the replay buffer keeps the last ``replay`` events; a client asking for older
-  ones gets :class:`Gap` — told, never silently skipped;
-* each subscriber has a queue of ``queue_size`` events. **Overflow policy:** a
-  subscriber whose queue is full is *dropped*: its iterator raises
-  :class:`SubscriberOverflow`, the transport closes the connection with a
-  clear reason, and the client reconnects and resumes from the replay buffer.
-  A slow client therefore costs at most ``queue_size`` events of memory and
-  loses nothing as long as it comes back within ``replay`` events.
+* the replay buffer keeps the last ``replay`` events; a client asking for older ones gets
+  :class:`Gap` — told, never silently skipped;
+* each subscriber has a queue of ``queue_size`` events. **Overflow policy:** a subscriber whose
+  queue is full is *dropped*: its iterator raises :class:`SubscriberOverflow`, the transport
+  closes the connection with a clear reason, and the client reconnects and resumes from the
+  replay buffer. A slow client costs at most ``queue_size`` events of memory and loses nothing
+  as long as it comes back within ``replay`` events. The queue is only for connections that
+  are *behind*: one that is caught up is written to by the publish itself (:mod:`rtlab.net.fanout`).
 
 **One resume rule.** Every transport answers a returning client the same way, through
 :meth:`Hub.resume`: first a *reset* if the cursor came from another stream, then a *gap* if
@@ -46,14 +46,13 @@ log hands out and accepts the same tokens, and a log that is wiped gets a new on
 
 A *bare* number, without an epoch, is treated by where it comes from:
 
-* ``?since=N`` is something a person types (``curl``, notebook 02's ``since=<latest>``), so it
-  is taken as a seq of *this* stream — reset only if it is ahead of it, as before. rtlab's own
-  clients always send the epoch form, so this leniency never applies to them;
-* ``Last-Event-ID: N`` is by definition an id a server sent, and this server's ids all carry
-  the epoch: a bare one came from another server (an old version, a restarted process) or was
-  made up (``curl -H 'Last-Event-ID: 5'``). It gets a reset: resending the replay buffer costs
-  a little, splicing two streams costs correctness. ``0`` and empty mean "from the start",
-  for which there is nothing to reset.
+* ``?since=N`` is something a person types (``curl``, notebook 02's ``since=<latest>``), so it is
+  taken as a seq of *this* stream — reset only if it is ahead of it, as before. rtlab's own clients
+  always send the epoch form, so this leniency never applies to them;
+* ``Last-Event-ID: N`` is by definition an id a server sent, and this server's ids all carry the
+  epoch: a bare one came from another server (an old version, a restarted process) or was made up
+  (``curl -H 'Last-Event-ID: 5'``). It gets a reset: resending the replay buffer costs a little,
+  splicing two streams costs correctness. ``0`` and empty mean "from the start" (no reset).
 
 All methods must be called on the loop that owns the hub (the server's loop);
 :meth:`rtlab.net.server.Server.publish` is the thread-safe way in, and
@@ -66,7 +65,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,11 +87,8 @@ class Gap(Exception):
     def __init__(self, since: int, oldest: int) -> None:
         self.first_missing = since + 1
         self.last_missing = oldest - 1
-        super().__init__(
-            f"events {self.first_missing}..{self.last_missing} are older than the replay "
-            f"buffer (it starts at {oldest})"
-        )
-
+        super().__init__(f"events {self.first_missing}..{self.last_missing} are older than the "
+                         f"replay buffer (it starts at {oldest})")
 
     def note(self) -> dict[str, int]:
         """The gap as every transport writes it down: ``{"first_missing": ..., "last_missing": ...}``."""
@@ -103,10 +99,9 @@ class Gap(Exception):
 class Resume:
     """What a client coming back with a cursor is owed, in the order a server sends it.
 
-    ``reset``: the cursor was *ahead* of this stream, so it came from another one; the client
-    must start over from seq 1 (see :meth:`Hub.reset_note`). ``gap``: events the replay
-    buffer no longer holds. ``events``: the backlog, oldest first. ``cursor`` is where the
-    backlog starts from after a reset (0) or as asked.
+    ``reset``: the cursor came from another stream; the client must start over from seq 1 (see
+    :meth:`Hub.reset_note`). ``gap``: events the replay buffer no longer holds. ``events``: the
+    backlog, oldest first. ``cursor`` is where it starts from after a reset (0) or as asked.
     """
 
     cursor: int
@@ -138,7 +133,8 @@ class SubscriberOverflow(Exception):
 
 @dataclass(eq=False)  # compared by identity, so it can live in a set
 class Subscription:
-    """A bounded queue of events for one pushing connection. Iterate it with ``async for``."""
+    """A bounded queue of events for one pushing connection (``async for``). ``direct`` writes an
+    event to its socket now, if it can (:mod:`rtlab.net.fanout`); ``sent_seq``: the last seq sent."""
 
     hub: Hub
     queue_size: int
@@ -146,10 +142,22 @@ class Subscription:
     overflowed: bool = False
     closed: bool = False
     _wakeup: asyncio.Future[None] | None = None
+    direct: Callable[[Event], bool] | None = None
+    sent_seq: int = 0
 
     def _deliver(self, event: Event) -> None:
         if self.overflowed or self.closed:
             return
+        # The fan-out rule: a connection that is caught up (its handler parked in get(), nothing
+        # queued) is written to now, by the broadcast itself: no task woken per connection. One
+        # that is behind, or whose socket is full, gets the event queued for its handler.
+        wakeup = self._wakeup  # a pending future while the handler is parked in get()
+        if self.direct is not None and not self.queue and wakeup is not None and not wakeup.done():
+            if event.seq <= self.sent_seq:
+                return  # it had this one already, in the backlog it was resumed with
+            if self.direct(event):
+                self.sent_seq = event.seq
+                return
         if len(self.queue) >= self.queue_size:
             self.overflowed = True  # the policy: drop this subscriber, keep memory bounded
             self.queue.clear()
@@ -166,9 +174,7 @@ class Subscription:
         """The next event, or ``None`` after ``timeout`` seconds (time for a keep-alive)."""
         while not self.queue:
             if self.overflowed:
-                raise SubscriberOverflow(
-                    f"client fell {self.queue_size} events behind; reconnect and resume"
-                )
+                raise SubscriberOverflow(f"client fell {self.queue_size} events behind; reconnect and resume")
             if self.closed:
                 raise StopAsyncIteration
             loop = asyncio.get_running_loop()
@@ -198,6 +204,7 @@ class Subscription:
 
     def close(self) -> None:
         self.closed = True
+        self.direct = None  # it holds the connection; the subscription may outlive it
         self.hub._subscribers.discard(self)
         self._wake()
 
@@ -317,11 +324,10 @@ class Hub:
     def reset_note(self, since: int, stream: str | None = None) -> dict[str, Any] | None:
         """If a client resuming from ``since`` (of ``stream``) must start over, the note telling it so.
 
-        Two cases (see "Stream identity" above): the token names another stream, or — for a
-        bare cursor, which is taken as this stream's — it is *ahead* of this stream, so it
-        can only have come from another one. Waiting for seq ``since + 1`` would silently
-        skip the new stream's first events, so the transports say "reset" and start the
-        client over from seq 1 instead. A cursor of 0 never needs a reset.
+        Two cases (see "Stream identity" above): the token names another stream, or — for a bare
+        cursor, which is taken as this stream's — it is *ahead* of this stream, so it can only have
+        come from another one. Waiting for seq ``since + 1`` would silently skip the new stream's
+        first events, so the transports say "reset" and start the client over from seq 1 instead.
 
         Args:
             since: the seq the client has seen.
@@ -336,9 +342,8 @@ class Hub:
                max_bytes: int | None = None) -> Resume:
         """Everything a client resuming from ``since`` must be told: reset, gap, backlog.
 
-        The one rule every transport follows (see the module docstring). A subscriber
-        should subscribe *before* calling this, so that no event falls between the backlog
-        and the live stream.
+        The one rule every transport follows (see the module docstring). A subscriber should
+        subscribe *before* calling this, so that no event falls between the backlog and the live stream.
 
         Args:
             since: the client's cursor (0: from the start).
@@ -357,11 +362,10 @@ class Hub:
     async def wait_after(self, since: int, timeout: float) -> bool:
         """Wait until an event newer than ``since`` exists. ``False`` if ``timeout`` passed first.
 
-        The waiter is registered *before* the buffer is checked. In this single-threaded
-        loop nothing can run between the two anyway, but in a real system the check is
-        often a database read with an ``await`` in it — and an event published in that
-        window would be missed until the next timeout (Apollo registers first for this
-        reason).
+        The waiter is registered *before* the buffer is checked. In this single-threaded loop
+        nothing can run between the two anyway, but in a real system the check is often a database
+        read with an ``await`` in it — and an event published in that window would be missed until
+        the next timeout (Apollo registers first for this reason).
         """
         if self._changed is None:
             self._changed = asyncio.get_running_loop().create_future()

@@ -114,15 +114,14 @@ class QuizHost:
         return {"type": "ack", "accepted": True, "question": question["id"], "choice": choice}
 
     def _tally_soon(self) -> None:
-        """Broadcast the tally now, or — if one went out less than ``tally_interval`` ago —
-        once, when the interval is over, with the counts as they are then."""
+        """Broadcast the tally soon — just after the sender's ack, or, if one went out less than
+        ``tally_interval`` ago, once when the interval is over, with the counts as they are then."""
         if self._tally_timer is not None:
             return  # one is on its way, and will carry this answer too
-        wait = self._last_tally + self.tally_interval - time.monotonic()
-        if wait <= 0:
-            self._send_tally()
-        else:  # we are on the server's loop (the hook runs there)
-            self._tally_timer = asyncio.get_running_loop().call_later(wait, self._send_tally)
+        wait = max(0.0, self._last_tally + self.tally_interval - time.monotonic())
+        # On the server's loop (the hook runs there); even "now" is the next turn of the loop, so
+        # the ack this hook returns is written first: the broadcast writes to sockets at once.
+        self._tally_timer = asyncio.get_running_loop().call_later(wait, self._send_tally)
 
     def _send_tally(self) -> None:
         self._tally_timer = None

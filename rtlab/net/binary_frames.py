@@ -19,9 +19,11 @@ from aiohttp import WSMsgType, web
 from ..hub import Event
 from ..wire import protobuf
 from ..wire.protobuf import SUBPROTOCOL
+from ..wire.websocket import server_frame
+from .fanout import DirectWrite, Frames
 
-__all__ = ["ENCODINGS", "REFUSED", "SUBPROTOCOL", "binary_event", "check_encoding", "event_sender",
-           "offered", "read_message", "send_message"]
+__all__ = ["ENCODINGS", "REFUSED", "SUBPROTOCOL", "BroadcastFrames", "binary_event", "check_encoding",
+           "event_sender", "offered", "read_message", "send_message"]
 
 ENCODINGS = ("json", "protobuf")
 REFUSED = b"binary frames are not accepted: send JSON text, or ask for Sec-WebSocket-Protocol: " \
@@ -42,6 +44,22 @@ def event_sender(ws: web.WebSocketResponse,
             cache[:] = [event, protobuf.encode_event(event)]
         await ws.send_bytes(cache[1])
     return send_binary
+
+
+class BroadcastFrames:
+    """A server's whole frames for the broadcast pass (:mod:`rtlab.net.fanout`), once per event:
+    the JSON text frame, and the ProtoBuf binary frame for connections that chose it."""
+
+    def __init__(self, text_form: Callable[[Event], str]) -> None:
+        self.text = Frames(lambda event: server_frame(text_form(event).encode()))
+        self.binary = Frames(lambda event: server_frame(protobuf.encode_event(event), 0x2))
+
+    def direct(self, ws: web.WebSocketResponse, request: web.Request) -> DirectWrite | None:
+        """How the broadcast writes to this connection; ``None`` when it cannot share the bytes."""
+        if ws.compress:  # permessage-deflate: each connection's frames depend on its own window
+            return None
+        frames = self.binary if ws.ws_protocol == SUBPROTOCOL else self.text
+        return DirectWrite(request, frames, lambda: not ws.closed)  # nothing after our close frame
 
 
 def read_message(msg: Any) -> Any:

@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from ..hub import Event, SubscriberOverflow
+from ..wire.http import chunk
 from ..wire.sse import (
     DEFAULT_RETRY_MS,
     SSEMessage,
@@ -36,6 +37,7 @@ from ..wire.sse import (
     encode_rtlab_event,
 )
 from .client import Client as BaseClient
+from .fanout import DirectWrite, Frames, follow
 from .push import PushServer
 from .requests import cursor_param
 
@@ -80,6 +82,10 @@ class SSEServer(PushServer):
         self._open_streams: set[tuple[Any, Any]] = set()  # (transport, subscription) of each stream
         # (Last-Event-ID, events replayed) of each resumed stream, newest last: what a reconnect asked for
         self.resumes: deque[tuple[int, int]] = deque(maxlen=100)
+        # Each event's bytes as the broadcast writes them to a socket, once per event: inside an
+        # HTTP/1.1 chunk (every client today), or bare (HTTP/1.0: the body ends with the connection).
+        self._frames = {True: Frames(lambda event: chunk(self.wire_form(event))),
+                        False: Frames(self.wire_form)}
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handle_stream)
@@ -125,14 +131,18 @@ class SSEServer(PushServer):
                     self.resumes.append((resume.cursor, len(resume.events)))
                 for event in resume.events:
                     await response.write(encode_rtlab_event(event, hub.epoch))
-                last = resume.last_seq
-                while True:
-                    event = await subscription.get(timeout=self.keepalive)
-                    if event is None:
-                        await response.write(encode_comment())
-                    elif event.seq > last:
-                        await response.write(self.wire_form(event))
-                        last = event.seq
+                # Live: written by the broadcast itself while this stream keeps up, by this
+                # handler from its queue when it is behind (rtlab.net.fanout).
+                chunked = response.headers.get("Transfer-Encoding") == "chunked"  # HTTP/1.1: yes
+
+                async def send(event: Event) -> None:
+                    await response.write(self.wire_form(event))
+
+                async def keep_alive() -> None:
+                    await response.write(encode_comment())
+
+                await follow(subscription, send, after=resume.last_seq, keepalive=self.keepalive,
+                             direct=DirectWrite(request, self._frames[chunked]), idle=keep_alive)
             except (StopAsyncIteration, ConnectionError):
                 # Server stopping, or the client went away. ConnectionError, not only
                 # ConnectionResetError: a write waiting on a full socket (a slow client)

@@ -71,6 +71,7 @@ from ..hub import Event, SubscriberOverflow
 from ..wire.websocket import frame_guard
 from . import binary_frames as frames
 from .client import Client as BaseClient
+from .fanout import follow
 from .meter import connection_stats
 from .peers import PeerNames
 from .push import PushServer
@@ -134,6 +135,7 @@ class WebSocketServer(PushServer):
         self.sockets: dict[str, web.WebSocketResponse] = {}  # open connections by the name given
         self.messages_received = 0
         self.names = PeerNames()  # the name each connection gets (the client's is only a wish)
+        self.frames = frames.BroadcastFrames(self.wire_form)  # what the broadcast writes (net.fanout)
 
     def admits_over_limit(self, request: web.Request) -> bool:
         """A client resuming its stream (``?since=`` past 0) is let in past ``max_connections``."""
@@ -173,7 +175,7 @@ class WebSocketServer(PushServer):
         with hub.subscribe() as subscription:  # subscribe before replaying: nothing slips between
             hello = ({"type": "hello", "stream": hub.epoch, "name": name, "token": token}
                      if request.query.get("hello") == "1" else None)
-            pusher = asyncio.create_task(self._push(ws, subscription, since, stream, hello))
+            pusher = asyncio.create_task(self._push(ws, request, subscription, since, stream, hello))
             try:
                 await self._read(ws, name)
             except GONE:
@@ -190,7 +192,7 @@ class WebSocketServer(PushServer):
                         pass
         return ws
 
-    async def _push(self, ws: web.WebSocketResponse, subscription: Any, since: int,
+    async def _push(self, ws: web.WebSocketResponse, request: web.Request, subscription: Any, since: int,
                     stream: str | None = None, hello: dict[str, Any] | None = None) -> None:
         hub = self.hub
         assert hub is not None
@@ -205,11 +207,8 @@ class WebSocketServer(PushServer):
                 await ws.send_str(json.dumps({"type": "gap", **resume.gap.note()}))
             for event in resume.events:
                 await send(event)
-            last = resume.last_seq
-            async for event in subscription:  # ends when the hub closes: the server is stopping
-                if event.seq > last:
-                    await send(event)
-                    last = event.seq
+            # Live: the broadcast writes to this socket while it keeps up, we do when it is behind.
+            await follow(subscription, send, after=resume.last_seq, direct=self.frames.direct(ws, request))
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         except SubscriberOverflow as exc:
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["HTTPFramer", "Head", "Part", "dechunk", "header", "if_none_match", "status_code"]
+__all__ = ["HTTPFramer", "Head", "Part", "chunk", "dechunk", "header", "if_none_match", "status_code"]
 
 _ENTITY_TAG = re.compile(r'\s*(?:(W/)?"([^"]*)"|(\*))\s*(?:,|$)')
 
@@ -55,6 +55,11 @@ def header(head: bytes, name: str) -> str | None:
 def status_code(head: bytes) -> int:
     """The status code of a raw HTTP response head: ``b"HTTP/1.1 101 ..."`` → 101."""
     return int(head.split(b" ", 2)[1])
+
+
+def chunk(body: bytes) -> bytes:
+    """One piece of a chunked HTTP/1.1 body: ``<size in hex>\r\n<bytes>\r\n`` (RFC 9112 §7.1)."""
+    return b"%x\r\n%b\r\n" % (len(body), body)
 
 
 def dechunk(head: bytes, wire: bytes) -> bytes:

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterable
 
 __all__ = ["OPCODES", "WS_GUID", "ClientFrameCheck", "accept_key", "close_code_valid", "close_frame",
-           "deflate_sizes", "frame_guard", "frame_header_bytes", "upgrade_request"]
+           "deflate_sizes", "frame_guard", "frame_header_bytes", "server_frame", "upgrade_request"]
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455 §1.3
 
@@ -52,6 +52,22 @@ def frame_header_bytes(payload_len: int, *, masked: bool) -> int:
     """How many bytes RFC 6455 framing adds to a payload of ``payload_len`` bytes."""
     length_bytes = 0 if payload_len <= 125 else 2 if payload_len <= 0xFFFF else 8
     return 2 + length_bytes + (4 if masked else 0)
+
+
+def server_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A whole unmasked frame, server to client: FIN, ``opcode`` (1 text, 2 binary), the length, the payload.
+
+    A server's frames are not masked (only a client's are, RFC 6455 §5.1), so one event's frame is
+    the same bytes for every connection: a broadcast can build it once and write it to all of them.
+    """
+    n = len(payload)
+    if n <= 125:
+        head = bytes([0x80 | opcode, n])
+    elif n <= 0xFFFF:
+        head = bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big")
+    return head + payload
 
 
 def upgrade_request(url: str, key: str, origin: str | None = None) -> tuple[str, int, bytes]:
