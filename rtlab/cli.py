@@ -41,6 +41,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from . import lab
 from .lessons.experiments import compare, table
@@ -103,6 +104,10 @@ def _serve(args: argparse.Namespace) -> int:
         options["name"] = args.name
     server = serve(args.transport, port=args.port, host=args.host, network=network_from(args),
                    middlebox=args.middlebox, **options)
+    if args.answers and server.transport == "websocket" and server.broker:
+        from .net.answers import AnswerGate  # players' answers go up to the quiz service
+
+        server.call(AnswerGate(server).start())
     feed = Feed(server, args.scenario, rate=args.rate, seed=args.seed).start() if args.rate > 0 else None
     stop = _until_signal(args.exit_with_parent)
     # The URL a client connects to: ws:// for WebSocket (what browsers and the websockets
@@ -129,9 +134,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from .lessons.cluster import quiz_service
+    from .lessons.quiz_service import QuizService
     from .net.broker_publisher import BrokerPublisher
 
-    publisher = BrokerPublisher(args.broker, name="quiz-service").start()
+    if args.scenario == "quiz":  # the quiz service: it also scores the answers the gateways forward
+        publisher: Any = QuizService(args.broker).start()
+    else:
+        publisher = BrokerPublisher(args.broker, name="publisher").start()
     scenario = quiz_service(args.seed) if args.scenario == "quiz" else args.scenario
     feed = Feed(publisher, scenario, rate=args.rate, seed=args.seed).start()
     stop = _until_signal(args.exit_with_parent)
@@ -226,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="port (default: one the OS picks)")
     p.add_argument("--broker", help="keep the stream in this broker (redis://...; 'auto' starts one)")
     p.add_argument("--name", help="the server's name (in its log lines)")
+    p.add_argument("--answers", action="store_true",
+                   help="a WebSocket gateway on a broker: forward players' quiz answers to the quiz service")
     p.add_argument("--replay", type=int, default=10_000, help="events kept for resuming clients")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
     p.add_argument("--host", default="127.0.0.1",

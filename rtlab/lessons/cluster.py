@@ -40,6 +40,7 @@ from typing import Any
 
 from ..net.broker_process import BrokerProcess, start_broker
 from ..net.broker_publisher import BrokerPublisher
+from .quiz_service import QuizService
 from .scenarios import QUESTIONS
 
 __all__ = ["Cluster", "Gateway", "quiz_service"]
@@ -124,6 +125,7 @@ class Cluster:
         self.gateways = [Gateway(i, 0) for i in range(gateways)]
         self.quiz: subprocess.Popen[str] | None = None
         self._publisher: BrokerPublisher | None = None
+        self._quiz: QuizService | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> Cluster:
@@ -137,10 +139,7 @@ class Cluster:
             self.broker_url = self.broker.url
         starting = [g for g in self.gateways if not g.running]
         for gateway in starting:
-            gateway.process = self._spawn(["serve", self.transport, "--rate", "0", "--broker",
-                                           self.broker_url, "--port", str(gateway.port),
-                                           "--name", f"gateway-{gateway.index + 1}",
-                                           "--replay", str(self.replay)])
+            gateway.process = self._spawn(self._gateway_args(gateway))
         for gateway in starting:
             assert gateway.process is not None
             line = _first_line(gateway.process, 30, f"gateway {gateway.index + 1}")
@@ -149,6 +148,13 @@ class Cluster:
             self.quiz = self._spawn(["publish", "--broker", self.broker_url, "--rate", str(self.rate)])
             _first_line(self.quiz, 30, "the quiz service")
         return self
+
+    def _gateway_args(self, gateway: Gateway) -> list[str]:
+        # On its old port (0 the first time), so that clients' URL lists still hold after a restart;
+        # a WebSocket gateway forwards the players' answers to the quiz service (rtlab.net.answers).
+        return ["serve", self.transport, "--rate", "0", "--broker", str(self.broker_url),
+                "--port", str(gateway.port), "--name", f"gateway-{gateway.index + 1}",
+                "--replay", str(self.replay), *(["--answers"] if self.transport == "websocket" else [])]
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[str]:
         # --exit-with-parent: if this process dies without stopping them (a killed kernel), they go too.
@@ -174,9 +180,7 @@ class Cluster:
         """Start gateway ``index`` again, on its old port (so clients' URL lists still hold)."""
         gateway = self.gateways[index]
         if not gateway.running:
-            gateway.process = self._spawn(["serve", self.transport, "--rate", "0", "--broker",
-                                           str(self.broker_url), "--port", str(gateway.port),
-                                           "--name", f"gateway-{index + 1}", "--replay", str(self.replay)])
+            gateway.process = self._spawn(self._gateway_args(gateway))
             line = _first_line(gateway.process, 30, f"gateway {index + 1}")
             gateway.url, gateway.port = line["url"], line["port"]
         return gateway
@@ -184,9 +188,10 @@ class Cluster:
     def stop(self, broker: bool = False) -> None:
         """Stop everything: :meth:`stop_gateways`, the publisher; ``broker=True``: our broker too."""
         self.stop_gateways()
-        if self._publisher is not None:
-            self._publisher.stop()
-            self._publisher = None
+        for service in (self._publisher, self._quiz):
+            if service is not None:
+                service.stop()
+        self._publisher = self._quiz = None
         if broker and self.broker is not None:
             self.broker.stop()
         if _clusters.get(self.name) is self:
@@ -224,6 +229,13 @@ class Cluster:
         if self._publisher is None or not self._publisher.running:
             self._publisher = BrokerPublisher(str(self.broker_url), name=f"{self.name}-publisher").start()
         return self._publisher
+
+    def service(self) -> QuizService:
+        """The quiz service, in this process (started on first use): it publishes into this
+        cluster's stream, like :meth:`publisher`, and scores the answers the gateways forward."""
+        if self._quiz is None or not self._quiz.running:
+            self._quiz = QuizService(str(self.broker_url), name=f"{self.name}-quiz").start()
+        return self._quiz
 
     def info(self) -> dict[str, Any]:
         """What ``python -m rtlab cluster`` prints: the broker, each gateway (url, pid), the quiz service."""

@@ -147,7 +147,7 @@ class BrokerLog:
     async def wipe(self) -> None:
         """Delete this stream's keys (tests and notebooks: start a fresh stream)."""
         await self.redis.delete(self.keys.events, self.keys.seq, self.keys.state, self.keys.epoch,
-                                self.keys.producers)
+                                self.keys.producers, self.keys.answers)
 
     async def close(self) -> None:
         await self.redis.aclose()

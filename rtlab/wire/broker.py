@@ -2,13 +2,15 @@
 
 Pure: no sockets, no event loop, no redis import. :mod:`rtlab.net.broker` does the talking.
 
-One stream ``NAME`` (``"rtlab"`` unless the broker URL says ``?stream=NAME``) is five keys::
+One stream ``NAME`` (``"rtlab"`` unless the broker URL says ``?stream=NAME``) is five keys, and a
+sixth for the quiz's answers going the other way::
 
     rtlab:{NAME}:events     a Redis Stream: one entry per event, entry id "<seq>-0"
     rtlab:{NAME}:seq        the counter that numbers events (INCR), so every publisher shares it
     rtlab:{NAME}:state      a hash: the latest payload of each event type (what short polling shows)
     rtlab:{NAME}:epoch      the stream's id, drawn once (SET NX): every gateway hands out the same
     rtlab:{NAME}:producers  a hash: the last batch number each publisher wrote (idempotent retries)
+    rtlab:{NAME}:answers    a Redis Stream of answers, gateways to the quiz service (rtlab.net.answers)
 
 The ``{NAME}`` braces are a Redis Cluster *hash tag*: the five keys land in one slot, so the
 one script that writes them stays atomic on a cluster too.
@@ -61,6 +63,11 @@ class Keys:
     @property
     def producers(self) -> str:
         return self._key("producers")
+
+    @property
+    def answers(self) -> str:
+        """The stream of answers going *up*, gateways to the quiz service (:mod:`rtlab.net.answers`)."""
+        return self._key("answers")
 
     def for_script(self) -> list[str]:
         """The keys in the order :data:`APPEND_SCRIPT` takes them."""
