@@ -141,7 +141,7 @@ def test_a_client_that_stalls_and_comes_back_gets_every_seq_once_in_order(
 
 
 def _first_gap(seqs: list[int]) -> object:
-    for a, b in zip(seqs, seqs[1:]):
+    for a, b in zip(seqs, seqs[1:], strict=False):
         if b != a + 1:
             return (a, b)
     return None
