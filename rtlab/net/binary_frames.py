@@ -59,7 +59,7 @@ class BroadcastFrames:
         if ws.compress:  # permessage-deflate: each connection's frames depend on its own window
             return None
         frames = self.binary if ws.ws_protocol == SUBPROTOCOL else self.text
-        return DirectWrite(request, frames, lambda: not ws.closed)  # nothing after our close frame
+        return DirectWrite(request, frames, ws)  # and nothing after our close frame
 
 
 def read_message(msg: Any) -> Any:

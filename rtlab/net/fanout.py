@@ -62,29 +62,29 @@ class DirectWrite:
 
     Returns ``False`` — and the event goes to the connection's queue — when the transport is
     closing, when it has asked to pause writing (its buffer is past the high-water mark: the
-    peer reads slower than we write), or when ``still_open()`` says the protocol is over (a
+    peer reads slower than we write), or when ``ws.closed`` says the protocol is over (a
     WebSocket that has sent its close frame must send nothing after it).
     """
 
-    __slots__ = ("frames", "protocol", "still_open", "transport")
+    __slots__ = ("frames", "protocol", "transport", "ws")
 
-    def __init__(self, request: Any, frames: Frames, still_open: Callable[[], bool] | None = None) -> None:
+    def __init__(self, request: Any, frames: Frames, ws: Any = None) -> None:
         """Args:
             request: the connection's aiohttp request (its transport: the byte meter's, so what
                 is written here is counted like everything else).
             frames: the event's bytes, shared by every connection of the same kind.
-            still_open: checked before each write, if given.
+            ws: the connection's ``WebSocketResponse``, if it is one.
         """
         self.transport = request.transport
         self.protocol = request.protocol
         self.frames = frames
-        self.still_open = still_open
+        self.ws = ws
 
     def __call__(self, event: Event) -> bool:
         transport = self.transport
         if transport is None or transport.is_closing() or self.protocol.writing_paused:
             return False
-        if self.still_open is not None and not self.still_open():
+        if self.ws is not None and self.ws.closed:
             return False
         try:
             transport.write(self.frames(event))
