@@ -19,7 +19,8 @@ from ..wire.event import Event
 from ..wire.websocket import deflate_sizes, frame_header_bytes
 from .cluster import quiz_service
 
-__all__ = ["broker_hop", "by_gateway", "exactly_once", "frame_sizes", "publish_and_time"]
+__all__ = ["broker_hop", "by_gateway", "exactly_once", "frame_sizes", "publish_and_time", "right_answer",
+           "swarm_exactly_once", "swarm_publish_and_time"]
 
 
 def broker_hop(broker_url: str, events: int = 300, rate: float = 200.0) -> dict[str, float]:
@@ -102,3 +103,46 @@ def frame_sizes(count: int = 70) -> dict[str, float]:
     return {"json": framed([len(p) for p in json_payloads]),
             "protobuf": framed([len(p) for p in pb_payloads]),
             "json+deflate": framed(deflated)}
+
+
+# -- the same for a swarm of scripted players (rtlab.net.swarm) --------------------------------------
+def swarm_publish_and_time(publisher: Any, swarm: Any, type: str, data: Any,
+                           timeout: float = 30) -> dict[str, float]:
+    """:func:`publish_and_time` for a :class:`rtlab.net.swarm.Swarm`: ms from the publish to the last
+    player, ``{"all": ms, "<gateway url>": ms, ...}``."""
+    sent_ns = time.monotonic_ns()
+    publisher.publish(type, data, sent_ns)
+    publisher.flush()
+    seq = publisher.call(publisher.log.head())
+    players = swarm.players
+    if not lab.wait_until(lambda: all(p.last_seq >= seq for p in players), timeout):
+        behind = [p.name for p in players if p.last_seq < seq]
+        raise TimeoutError(f"{len(behind)} players did not get seq {seq} within {timeout} s: {behind[:5]}")
+    times = {url: (max(p.arrivals.get(seq, sent_ns) for p in group) - sent_ns) / 1e6
+             for url, group in swarm.by_gateway().items() if group}
+    return {"all": max(times.values()), **times}
+
+
+def swarm_exactly_once(swarm: Any) -> tuple[bool, str]:
+    """Whether every player of the swarm has had every seq once, in order (no gap, no duplicate)."""
+    players = swarm.players
+    latest = max(p.last_seq for p in players)
+    bad = [p.name for p in players
+           if p.last_seq != latest or p.missed or p.duplicates or p.events != latest]
+    moved = sum(p.moves > 0 for p in players)
+    return not bad, (f"{len(players) - len(bad)}/{len(players)} players have seqs 1..{latest} once each, "
+                     f"in order; {moved} moved gateway")
+
+
+def right_answer(skill: float = 0.7) -> Any:
+    """A scripted player's choice: the right one with probability ``skill``, else a guess."""
+    from .scenarios import QUESTIONS
+
+    answers = {text: answer for text, _, answer in QUESTIONS}
+
+    def choose(question: dict[str, Any], rng: Any) -> int:
+        right = answers.get(question.get("text"))
+        if right is not None and rng.random() < skill:
+            return right
+        return rng.randrange(len(question["choices"]))
+    return choose

@@ -46,6 +46,7 @@ class QuizService:
         self.late = 0  # answers that arrived after their question's result
         self.repeated = 0  # second answers of a player to one question (not counted)
         self.round_trips_ms: list[float] = []  # player's send -> scored here, per counted answer
+        self.results: list[dict[str, Any]] = []  # every result published, as sent
         self._lock = threading.Condition()  # answers are scored on the publisher's loop, read from cells
         self._task: asyncio.Task[None] | None = None
 
@@ -124,9 +125,11 @@ class QuizService:
                 if choice == answer:
                     self.scores[player] = self.scores.get(player, 0) + 1
             top = sorted(self.scores.items(), key=lambda kv: (-kv[1], kv[0]))[:LEADERBOARD]
-            return {"question": question, "answer": answer, "counts": counts, "answered": len(given),
-                    "right": counts[answer] if answer < len(counts) else 0, "late": self.late,
-                    "leaderboard": top}
+            right = counts[answer] if answer < len(counts) else 0
+            self.results.append({"question": question, "answer": answer, "counts": counts,
+                                 "answered": len(given), "right": right, "late": self.late,
+                                 "leaderboard": top})
+            return self.results[-1]
 
     def wait_for_answers(self, count: int, timeout: float = 10) -> int:
         """Block until ``count`` answers to the open question are scored (or ``timeout``); how many are."""
