@@ -29,7 +29,7 @@ import atexit
 import itertools
 import json
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -86,7 +86,11 @@ class Gateway:
 def _first_line(process: subprocess.Popen[str], timeout: float, what: str) -> dict[str, Any]:
     """The JSON line a process prints when it is ready (or a clear error)."""
     assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    # selectors (epoll), not select.select(): a kernel holding thousands of players' sockets has
+    # descriptors past 1,024, which select() cannot watch.
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
     line = process.stdout.readline() if ready else ""
     if not line:
         process.kill()

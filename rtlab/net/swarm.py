@@ -229,7 +229,7 @@ class Swarm:
         player.gateway = (player.gateway + 1) % len(self.urls)
         player.moves += 1
         self.reconnects += 1
-        delay = player.rng.uniform(0.05, 0.25) * min(8, 2 ** attempt)
+        delay = player.rng.uniform(0.05, 0.25) * min(4, 2 ** attempt)  # at most ~1 s between tries
         loop = self._loop_thread.loop
 
         async def again() -> None:
