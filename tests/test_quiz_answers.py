@@ -165,3 +165,31 @@ def test_the_service_decides_what_is_late():
     service.publish("result", {"question": 1, "answer": 1})
     service.score([{"player": "b", "question": 1, "choice": 1, "sent_ns": 0, "read_ns": now}])
     assert (service.repeated, service.late, service.scores) == (1, 1, {"a": 1})
+
+
+def test_a_swarm_answers_and_survives_a_gateway_killed_mid_question(cluster):
+    """rtlab.net.swarm's players (08's two thousand, here 150): every answer is scored once, and
+    through a SIGKILLed gateway every player ends with every seq once, in order."""
+    from rtlab.lessons import at_scale
+    from rtlab.net.swarm import Swarm
+
+    service = cluster.service()
+    with Swarm(cluster.urls, 150, prefix="swarm-", choose=at_scale.right_answer(),
+               thinking=(0.0, 0.1)) as swarm:
+        at_scale.swarm_publish_and_time(service, swarm, "hello", {})
+        service.publish("question", question(4))
+        assert service.wait_for_answers(150, TIMEOUT) == 150
+        service.publish("result", {"question": 4, "answer": 1})
+        victims = [p for p in swarm.players if p.url == cluster.urls[1]]
+        for i in range(20):
+            service.publish("countdown", {"question": 5, "left": i})
+            if i == 5:
+                cluster.stop_gateway(1, kill=True)
+        at_scale.swarm_publish_and_time(service, swarm, "after", {})
+        # Every player read the stream from seq 1 (the backlog, then live), through the crash:
+        bad = [p.name for p in swarm.players if p.missed or p.duplicates or p.events != p.last_seq]
+        assert not bad, bad[:5]
+        assert all(p.url == cluster.urls[0] for p in victims)  # they all moved to the live gateway
+        assert all(len(p.acks_ms) == 1 for p in swarm.players)  # each answer acked, once the broker had it
+    assert service.results[-1]["answered"] == 150
+    cluster.start_gateway(1)  # for any test after this one
