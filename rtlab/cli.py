@@ -141,7 +141,7 @@ def _publish(args: argparse.Namespace) -> int:
         publisher: Any = QuizService(args.broker).start()
     else:
         publisher = BrokerPublisher(args.broker, name="publisher").start()
-    scenario = quiz_service(args.seed) if args.scenario == "quiz" else args.scenario
+    scenario = quiz_service(args.seed, first=publisher.next_id) if args.scenario == "quiz" else args.scenario
     feed = Feed(publisher, scenario, rate=args.rate, seed=args.seed).start()
     stop = _until_signal(args.exit_with_parent)
     print(json.dumps({"publisher": os.getpid(), "broker": args.broker, "rate": args.rate,

@@ -190,6 +190,8 @@ def test_a_swarm_answers_and_survives_a_gateway_killed_mid_question(cluster):
         bad = [p.name for p in swarm.players if p.missed or p.duplicates or p.events != p.last_seq]
         assert not bad, bad[:5]
         assert all(p.url == cluster.urls[0] for p in victims)  # they all moved to the live gateway
-        assert all(len(p.acks_ms) == 1 for p in swarm.players)  # each answer acked, once the broker had it
+        # Each answer to question 4 was acked once the broker had it (a player may also have answered
+        # an older question it found open in the backlog, hence "at least").
+        assert all(len(p.acks_ms) >= 1 for p in swarm.players)
     assert service.results[-1]["answered"] == 150
     cluster.start_gateway(1)  # for any test after this one

@@ -48,14 +48,17 @@ __all__ = ["Cluster", "Gateway", "quiz_service"]
 _clusters: dict[str, Cluster] = {}
 
 
-def quiz_service(seed: int = 0, countdown: int = 5) -> Iterator[tuple[str, dict[str, Any]]]:
+def quiz_service(seed: int = 0, countdown: int = 5, first: int = 1) -> Iterator[tuple[str, dict[str, Any]]]:
     """The quiz service's stream, endless: a question, a countdown, the result; the next question.
 
-    Question ids go 1, 2, 3 … (the questions themselves repeat in a seeded order); the right
-    answer is only in the ``result``, never in the ``question``.
+    Question ids go ``first``, ``first + 1`` … (the questions themselves repeat in a seeded
+    order); the right answer is only in the ``result``, never in the ``question``. An answer names
+    its question by id, so ids must not repeat within a stream: on a stream that already asked
+    questions (a re-run, a restarted service) start from :attr:`QuizService.next_id
+    <rtlab.lessons.quiz_service.QuizService.next_id>`.
     """
     order = list(range(len(QUESTIONS)))
-    rounds = itertools.count(1)
+    rounds = itertools.count(first)
     rng_order = order[seed % len(order):] + order[:seed % len(order)]
     for number, index in zip(rounds, itertools.cycle(rng_order)):
         text, choices, answer = QUESTIONS[index]

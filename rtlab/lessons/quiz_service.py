@@ -40,6 +40,7 @@ class QuizService:
         self.publisher = BrokerPublisher(url, name=name)
         self.reader: AnswerReader | None = None
         self.current: int | None = None  # the open question's id
+        self.next_id = 1  # the first id this stream has not used for a question (see quiz_service())
         self.choices = 0
         self.answers: dict[int, dict[str, int]] = {}  # question -> player -> choice (first answers)
         self.scores: dict[str, int] = {}
@@ -60,6 +61,8 @@ class QuizService:
         # state, and reads the answers from the start of the answers stream: none is lost.
         state = await self.publisher.log.state() if self.publisher.log else {}
         asked, result = (json.loads(state.get(k, "null")) for k in ("question", "result"))
+        if isinstance(asked, dict):
+            self.next_id = asked["id"] + 1
         closed = result.get("question") if isinstance(result, dict) else None
         if isinstance(asked, dict) and closed != asked["id"]:
             self.current, self.choices = asked["id"], len(asked["choices"])
@@ -109,6 +112,7 @@ class QuizService:
             with self._lock:
                 self.current, self.choices = data["id"], len(data["choices"])
                 self.answers.setdefault(data["id"], {})
+                self.next_id = max(self.next_id, data["id"] + 1)
         elif type == "result":
             data = self._close(data["question"], data["answer"])
         self.publisher.publish(type, data, sent_ns)

@@ -66,6 +66,7 @@ class Player(asyncio.Protocol):
         self.events = self.duplicates = self.missed = self.resets = self.moves = 0
         self.arrivals: dict[int, int] = {}  # seq -> time.monotonic_ns() it arrived (recent ones)
         self.answered: set[int] = set()  # question ids answered (once each, whatever is replayed)
+        self.closed: set[int] = set()  # question ids whose result it has seen (a replayed old quiz)
         self.asked_ns: dict[int, int] = {}  # question id -> when its answer was sent
         self.acks_ms: list[float] = []
         self.refused: list[str] = []  # reasons the gateway gave for not taking an answer
@@ -149,7 +150,9 @@ class Player(asyncio.Protocol):
         self.arrivals[seq] = recv_ns
         if len(self.arrivals) > KEEP_ARRIVALS:
             del self.arrivals[next(iter(self.arrivals))]
-        if message.get("type") == "question" and self.swarm.choose is not None:
+        if message.get("type") == "result" and isinstance(message.get("data"), dict):
+            self.closed.add(message["data"].get("question"))
+        elif message.get("type") == "question" and self.swarm.choose is not None:
             question = message["data"]
             if question["id"] not in self.answered:
                 self.answered.add(question["id"])
@@ -159,6 +162,8 @@ class Player(asyncio.Protocol):
     def _answer(self, question: dict[str, Any]) -> None:
         if self.transport is None or self.transport.is_closing() or self.swarm.choose is None:
             return  # gone meanwhile: the answer is lost with the connection, as a person's would be
+        if question["id"] in self.closed:
+            return  # its result came while "thinking" (a backlog of old questions): nothing to answer
         choice = self.swarm.choose(question, self.rng)
         sent_ns = time.monotonic_ns()
         self.asked_ns[question["id"]] = sent_ns
