@@ -33,6 +33,7 @@ queued ahead of the event. Every event at or below ``sent_seq`` is skipped, on b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,16 +45,17 @@ __all__ = ["DirectWrite", "Frames", "follow"]
 class Frames:
     """An event's bytes on the wire (``make(event)``), made once per event for every connection."""
 
-    __slots__ = ("data", "event", "make")
+    __slots__ = ("at", "data", "event", "make")
 
     def __init__(self, make: Callable[[Event], bytes]) -> None:
         self.make = make
         self.event: Event | None = None
         self.data = b""
+        self.at = 0.0  # when this broadcast was framed (time.monotonic()): when it went out
 
     def __call__(self, event: Event) -> bytes:
         if event is not self.event:  # the first connection of this broadcast: frame it
-            self.event, self.data = event, self.make(event)
+            self.event, self.data, self.at = event, self.make(event), time.monotonic()
         return self.data
 
 
@@ -66,7 +68,7 @@ class DirectWrite:
     WebSocket that has sent its close frame must send nothing after it).
     """
 
-    __slots__ = ("frames", "protocol", "transport", "ws")
+    __slots__ = ("frames", "last_at", "protocol", "transport", "ws")
 
     def __init__(self, request: Any, frames: Frames, ws: Any = None) -> None:
         """Args:
@@ -79,6 +81,7 @@ class DirectWrite:
         self.protocol = request.protocol
         self.frames = frames
         self.ws = ws
+        self.last_at = 0.0  # when the last direct write went out: the keep-alive counts from it
 
     def __call__(self, event: Event) -> bool:
         transport = self.transport
@@ -90,6 +93,7 @@ class DirectWrite:
             transport.write(self.frames(event))
         except Exception:  # noqa: BLE001 - one broken socket must not stop the broadcast to the others
             return False  # its handler finds out on its next write, and ends
+        self.last_at = self.frames.at
         return True
 
 
@@ -112,18 +116,29 @@ async def follow(subscription: Subscription, send: Callable[[Event], Awaitable[N
     """
     subscription.sent_seq = after
     subscription.direct = direct
+    last_out = time.monotonic()  # the last bytes this connection sent, on either path
     try:
         while True:
-            sent = subscription.sent_seq
+            timeout = keepalive
+            if keepalive is not None:
+                if direct is not None and direct.last_at > last_out:
+                    last_out = direct.last_at
+                # Keep-alive counts from the last bytes sent, direct writes included: a stream
+                # quiet for ``keepalive`` seconds gets its comment then, not up to twice as late.
+                timeout = max(0.0, last_out + keepalive - time.monotonic())
             try:
-                event = await subscription.get(timeout=keepalive)
+                event = await subscription.get(timeout=timeout)
             except StopAsyncIteration:
                 return
             if event is None:  # a quiet while: unless direct writes went out meanwhile, say so
-                if idle is not None and subscription.sent_seq == sent:
+                if direct is not None and direct.last_at > last_out:
+                    continue  # the broadcast wrote meanwhile: count the silence from then
+                if idle is not None:
                     await idle()
+                last_out = time.monotonic()
             elif event.seq > subscription.sent_seq:
                 await send(event)
                 subscription.sent_seq = event.seq
+                last_out = time.monotonic()
     finally:
         subscription.direct = None
