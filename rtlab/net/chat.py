@@ -246,12 +246,14 @@ class ChatServer(Server):
             while True:
                 grew = answer.grew  # taken before looking, so no token slips in between
                 while n < len(answer.tokens):
-                    data = json.dumps({"index": n, "text": answer.tokens[n]}, ensure_ascii=False)
+                    data = json.dumps({"index": n, "text": answer.tokens[n]}, ensure_ascii=False,
+                                      separators=(",", ":"))  # compact: every byte is sent per token
                     await response.write(encode_event(data, id=f"{answer.id}-{n}", event="token",
                                                       retry=retry))
                     n, retry = n + 1, None
                 if answer.done:
-                    done = json.dumps({"answer": answer.id, "tokens": len(answer.tokens)})
+                    done = json.dumps({"answer": answer.id, "tokens": len(answer.tokens)},
+                                      separators=(",", ":"))
                     await response.write(encode_event(done, id=f"{answer.id}-{n}", event="done",
                                                       retry=retry))
                     break
