@@ -148,3 +148,51 @@ def test_the_articles_table_and_advice_in_chinese(zh: None, showdown: dict[str, 
     assert "文章的选择建议" in box.children[-1].value
     assert not _english_sentences(box.children[-1].value.replace("Last-Event-ID", ""))
     assert not {m for m in i18n.missing() if _english_sentences(m)}, i18n.missing()
+
+
+def test_06_networks_tables_and_checker_in_chinese(zh: None) -> None:
+    """Notebook 06's tables (profiles, the regenerated ranking) and its checker's path summary."""
+    from rtlab.lessons import networks
+    from rtlab.lessons.exercises.networks import _summary
+    from rtlab.net.path_model import PROFILES
+
+    lacking = [p.source for p in PROFILES.values() if p.source not in MESSAGES]
+    assert not lacking, f"profile sources (rtlab/net/path_model.py) with no zh-CN translation: {lacking}"
+    orders = [networks.Ordering("4g", slow, fast, f"{w1} < {w2}", (300.0, 310.0), (90.0, 95.0))
+              for (slow, w1), (fast, w2) in zip(networks.ORDER, networks.ORDER[1:], strict=False)]
+    texts = {"profiles": networks.profile_markdown(), "ordering": networks.ordering_markdown(orders)}
+    texts.update({name: _summary(p) for name, p in PROFILES.items()})
+    texts["tls"] = _summary(PROFILES["3g"].with_(tls=2, jitter_ms=5))
+    for name, text in texts.items():
+        english = _english_sentences(text.replace("Firefox DevTools", "").replace("WIFI (good)", ""))
+        assert not english, f"{name}: English left in {english}"
+        assert re.search(r"[\u4e00-\u9fff]", text), f"{name}: no Chinese in {text!r}"
+    assert "往返时延" in texts["profiles"] and "比" in texts["ordering"]
+    assert not i18n.missing(), i18n.missing()
+
+
+def test_08_gateway_view_and_summary_in_chinese(zh: None) -> None:
+    """Notebook 08's live gateway table and its exactly-once summary, drawn from stand-ins."""
+    from types import SimpleNamespace
+
+    from rtlab import widgets
+    from rtlab.lessons import at_scale
+    from rtlab.lessons.widgets.refresher import refresher
+
+    gateways = [SimpleNamespace(url=f"ws://127.0.0.1:{port}/ws", running=port != 2, pid=100 + port)
+                for port in (1, 2, 3)]
+    cluster = SimpleNamespace(gateways=gateways, broker_url="redis://127.0.0.1:6399/0")
+    players = [SimpleNamespace(url=gateways[i % 3].url, last_seq=3, moves=i % 2, name=f"player-{i}",
+                               recorder=SimpleNamespace(seqs=[1, 2, 3])) for i in range(6)]
+    try:
+        view = widgets.gateways(cluster, players, name="zh-test-gateways", hz=1)
+        ok, summary = at_scale.exactly_once(players)
+    finally:
+        refresher.cancel("zh-test-gateways")
+    assert ok
+    for text in (view.value, summary):
+        plain = re.sub(r"<[^>]+>", " ", text).replace("redis://127.0.0.1:6399/0", "")
+        assert not _english_sentences(plain), f"English left in {plain!r}"
+        assert re.search(r"[\u4e00-\u9fff]", plain), plain
+    assert "网关" in view.value and "已停止" in view.value and "玩家" in summary
+    assert not i18n.missing(), i18n.missing()

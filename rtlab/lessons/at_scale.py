@@ -18,6 +18,7 @@ from ..wire import protobuf
 from ..wire.event import Event
 from ..wire.websocket import deflate_sizes, frame_header_bytes
 from .cluster import quiz_service
+from .i18n import t
 
 __all__ = ["broker_hop", "by_gateway", "exactly_once", "frame_sizes", "publish_and_time", "right_answer",
            "swarm_exactly_once", "swarm_publish_and_time"]
@@ -84,8 +85,8 @@ def exactly_once(players: list[Any]) -> tuple[bool, str]:
     latest = max(p.last_seq for p in players)
     bad = [p.name for p in players if p.recorder.seqs != list(range(1, latest + 1))]
     moved = sum(getattr(p, "moves", 0) > 0 for p in players)
-    return not bad, (f"{len(players) - len(bad)}/{len(players)} players have seqs 1..{latest} once each, "
-                     f"in order; {moved} moved gateway")
+    return not bad, t("{good}/{n} players have seqs 1..{latest} once each, in order; {moved} moved gateway",
+                      good=len(players) - len(bad), n=len(players), latest=latest, moved=moved)
 
 
 def frame_sizes(count: int = 70) -> dict[str, float]:

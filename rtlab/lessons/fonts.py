@@ -16,6 +16,7 @@ glyph, so ✓ ≈ µ → come from it if the CJK font lacks them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 __all__ = ["CJK_FAMILY", "cjk_font_files", "use_cjk_font", "use_default_font"]
@@ -57,7 +58,30 @@ def use_cjk_font() -> str | None:
     matplotlib.rcParams["font.family"] = "sans-serif"
     matplotlib.rcParams["font.sans-serif"] = [CJK_FAMILY, "DejaVu Sans", *_default_sans]
     matplotlib.rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus sign
+    _quiet_missing_weight()
     return CJK_FAMILY
+
+
+class _NoMissingWeight(logging.Filter):
+    """Drop matplotlib's "Failed to find font weight bold for Noto Sans CJK SC, now using 400".
+
+    The PyPI package ships the Regular face only, so a bold label (the lanes of a sequence
+    diagram) is drawn regular — which reads fine — and matplotlib says so on stderr, in the
+    middle of a learner's notebook. Only that message, for the CJK family, is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("findfont: Failed to find font weight") and CJK_FAMILY in message)
+
+
+_FILTER = _NoMissingWeight()
+
+
+def _quiet_missing_weight() -> None:
+    logger = logging.getLogger("matplotlib.font_manager")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
 
 
 def use_default_font() -> None:

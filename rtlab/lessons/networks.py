@@ -28,6 +28,8 @@ from ..net import connect, serve, sse
 from ..net.path_model import PROFILES, NetworkPath, resolve
 from .experiments import Result, compare
 from .feed import Feed
+from .i18n import t
+from .plots.base import display_name
 
 __all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "ordering", "ordering_markdown",
            "profile_markdown", "rate_sweep", "reconnect", "saturate", "table_rounds", "upstream"]
@@ -37,11 +39,13 @@ ORDER = [("short-polling", "低"), ("long-polling", "中"), ("sse", "高"), ("we
 
 
 def profile_markdown() -> str:
-    """The named profiles as a Markdown table, with their sources."""
-    lines = ["| profile | RTT | down / up kbit/s | loss per segment | source |", "|---|---|---|---|---|"]
+    """The named profiles as a Markdown table, with their sources (in the language in use)."""
+    lines = [t("| profile | RTT | down / up kbit/s | loss per segment | source |"), "|---|---|---|---|---|"]
     for name, p in PROFILES.items():
-        bw = f"{p.down_kbit:g} / {p.up_kbit:g}" if p.down_kbit or p.up_kbit else "no cap"
-        lines.append(f"| `{name}` | {p.rtt_ms:g} ms | {bw} | {p.loss:.0%} | {p.source} |")
+        bw = f"{p.down_kbit:g} / {p.up_kbit:g}" if p.down_kbit or p.up_kbit else t("no cap")
+        # The sources live in rtlab.net, which speaks no language; tests/test_zh_cn.py checks
+        # that the catalogue has each of them.
+        lines.append(f"| `{name}` | {p.rtt_ms:g} ms | {bw} | {p.loss:.0%} | {t(p.source)} |")
     return "\n".join(lines)
 
 
@@ -85,7 +89,9 @@ def upstream(network: str | NetworkPath, *, messages: int = 4) -> dict[str, dict
 
     Returns, per way, ``arrive_ms`` (send → the server has it, median), ``done_ms`` (send →
     the client knows it arrived: a POST's response; for WebSocket, the same as arrive, since
-    no answer is needed) and ``bytes`` (both directions on the wire, per message).
+    no answer is needed) and ``bytes`` (both directions on the wire, per message). The ways
+    are named in the language in use (in English ``"websocket frame"``, ``"POST, kept-alive
+    connection"``, ``"POST, new connection"``): the notebook shows the names as they are.
     """
     path = _path(network)
     body = {"type": "answer", "choice": "B"}
@@ -110,7 +116,7 @@ def upstream(network: str | NetworkPath, *, messages: int = 4) -> dict[str, dict
             lab.wait_until(lambda want=want: seen() >= want, 10)
             arrive.append((server.read(lambda _: stamps[-1]) - t0) / 1e6)
         cost = server.stats().since(before)
-        out["websocket frame"] = {"arrive_ms": statistics.median(arrive),
+        out[t("websocket frame")] = {"arrive_ms": statistics.median(arrive),
                                   "done_ms": statistics.median(arrive),
                                   "bytes": (cost.bytes_in + cost.bytes_out) / messages}
     finally:
@@ -120,7 +126,7 @@ def upstream(network: str | NetworkPath, *, messages: int = 4) -> dict[str, dict
     # SSE: a separate POST, on a kept-alive connection and on a new connection each time.
     server = SSEWithPost(name="06-upstream-sse", network=path).start()
     try:
-        for way, fresh in (("POST, kept-alive connection", False), ("POST, new connection", True)):
+        for way, fresh in ((t("POST, kept-alive connection"), False), (t("POST, new connection"), True)):
             out[way] = _posts(server, body, messages, fresh)
     finally:
         server.stop()
@@ -169,7 +175,7 @@ def first_event(network: str | NetworkPath, transports: list[str] | None = None)
     """
     path = _path(network)
     out = {}
-    for transport in transports or [t for t, _ in ORDER]:
+    for transport in transports or [name for name, _ in ORDER]:
         server = serve(transport, name=f"06-first-{transport}", network=path)
         try:
             server.publish("tick", {"i": 1})
@@ -301,10 +307,12 @@ def _span(values: tuple[float, ...]) -> str:
 
 def ordering_markdown(orderings: list[Ordering]) -> str:
     """The verdicts as a Markdown table: medians over rounds, the ratio, each round's spread."""
-    lines = ["| network | the article says | slower: p50 (rounds) | faster: p50 (rounds) | by how much "
-             "| verdict |", "|---|---|---|---|---|---|"]
+    lines = [t("| network | the article says | slower: p50 (rounds) | faster: p50 (rounds) | by how much "
+               "| verdict |"), "|---|---|---|---|---|---|"]
     for o in orderings:
-        lines.append(f"| `{o.profile}` | {o.slower} slower than {o.faster} ({o.words}) | "
+        says = t("{slower} slower than {faster} ({words})", slower=display_name(o.slower),
+                 faster=display_name(o.faster), words=o.words)
+        lines.append(f"| `{o.profile}` | {says} | "
                      f"{o.slower_ms:.3g} ms ({_span(o.slower_p50s)}) | "
                      f"{o.faster_ms:.3g} ms ({_span(o.faster_p50s)}) | "
                      f"{o.slower_ms - o.faster_ms:+.3g} ms, {o.ratio:.2g}× | {o.mark} |")

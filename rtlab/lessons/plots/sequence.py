@@ -141,7 +141,7 @@ def sequence_items(client_marks: Sequence[Mark], server_marks: Sequence[Mark] = 
         left_ns = answer.t_ns if answer is not None else response.t_ns
         answer_left.append((response.t_ns, left_ns))
         if left_ns - arrive_ns >= SHOWN_HOLD_NS and left_ns >= t0 and arrive_ns <= t1:
-            d.holds.append(Hold(arrive_ns, left_ns, f"held {(left_ns - arrive_ns) / 1e9:.2g} s"))
+            d.holds.append(Hold(arrive_ns, left_ns, t("held {s:.2g} s", s=(left_ns - arrive_ns) / 1e9)))
         if _in_window(response, t0, t1):
             d.arrows.append(Arrow(DOWN, left_ns, response.t_ns, "response", response.label))
         r_i += 1
@@ -213,7 +213,7 @@ def _draw(ax: Axes, d: Diagram, *, labels: int = 26, footnote: bool = True) -> s
 
     ax.set_xlim(-0.25, 1.45)
     ax.set_ylim(span / 1e9 * 1.03, -span / 1e9 * 0.03)  # time runs down, as in the article
-    for x, name in ((CLIENT_X, "client"), (SERVER_X, "server")):
+    for x, name in ((CLIENT_X, t("client")), (SERVER_X, t("server"))):
         ax.axvline(x, color="#bbbbbb", lw=2, zorder=0)
         ax.text(x, 1.0, name, ha="center", va="bottom", fontsize=9, weight="bold",
                 transform=ax.get_xaxis_transform())

@@ -7,7 +7,10 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..i18n import N_, t
 from .refresher import live
+
+_HEADINGS = (N_("gateway"), N_("state"), N_("pid"), N_("players"), N_("lowest seq"), N_("highest seq"))
 
 
 def gateways(cluster: Any, players: list[Any], *, name: str = "gateways", hz: float = 4.0) -> w.HTML:
@@ -24,17 +27,18 @@ def gateways(cluster: Any, players: list[Any], *, name: str = "gateways", hz: fl
         for index, gateway in enumerate(cluster.gateways, 1):
             on_it = [p for p in players if p.url == gateway.url]
             seqs = [p.last_seq for p in on_it]
-            state = "up" if gateway.running else "<b style='color:#c0392b'>down</b>"
-            rows.append(f"<tr><td>gateway {index}</td><td>{state}</td><td>{gateway.pid}</td>"
+            state = t("up") if gateway.running else "<b style='color:#c0392b'>" + t("down") + "</b>"
+            label = t("gateway {index}", index=index)
+            rows.append(f"<tr><td>{label}</td><td>{state}</td><td>{gateway.pid}</td>"
                         f"<td style='text-align:right'>{len(on_it)}</td>"
                         f"<td style='text-align:right'>{min(seqs) if seqs else '–'}</td>"
                         f"<td style='text-align:right'>{max(seqs) if seqs else '–'}</td></tr>")
         moved = sum(p.moves > 0 for p in players)
-        head = ("<tr><th>gateway</th><th>state</th><th>pid</th><th>players</th>"
-                "<th>lowest seq</th><th>highest seq</th></tr>")
+        head = "<tr>" + "".join(f"<th>{t(h)}</th>" for h in _HEADINGS) + "</tr>"
         view.value = (f"<table style='font-family:monospace'>{head}{''.join(rows)}</table>"
-                      f"<div>{len(players)} players; {moved} have moved gateway at least once"
-                      f" · broker {html.escape(str(cluster.broker_url))}</div>")
+                      "<div>" + t("{n} players; {moved} have moved gateway at least once · broker {url}",
+                                  n=len(players), moved=moved, url=html.escape(str(cluster.broker_url)))
+                      + "</div>")
 
     live(name, refresh, hz)
     return view

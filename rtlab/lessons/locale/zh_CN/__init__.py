@@ -9,6 +9,7 @@ English id; their order may differ. A test checks that every id the code uses is
 from .article import MESSAGES as _ARTICLE
 from .checks import MESSAGES as _CHECKS
 from .limits import MESSAGES as _LIMITS
+from .networks import MESSAGES as _NETWORKS
 from .views import MESSAGES as _VIEWS
 
-MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS, **_ARTICLE, **_LIMITS}
+MESSAGES: dict[str, str] = {**_CHECKS, **_VIEWS, **_ARTICLE, **_LIMITS, **_NETWORKS}

@@ -135,4 +135,11 @@ MESSAGES: dict[str, str] = {
     "switches": "切换次数",
     "last switch": "最近一次切换",
     "events delivered": "已交付事件",
+    # --- sequence diagrams' lanes and holds (plots/sequence.py) ---
+    "client": "客户端",
+    "server": "服务器",
+    "held {s:.2g} s": "挂起 {s:.2g} 秒",
+    # plots.base.display_name asks for every technique's name; these two are proper names.
+    "SSE": "SSE",
+    "WebSocket": "WebSocket",
 }
