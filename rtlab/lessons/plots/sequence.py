@@ -106,8 +106,8 @@ def sequence_items(client_marks: Sequence[Mark], server_marks: Sequence[Mark] = 
     """
     c_marks = sorted(client_marks, key=lambda m: m.t_ns)
     if not c_marks:
-        t = t0_ns or 0
-        return Diagram(transport, t, t1_ns or t)
+        start = t0_ns or 0
+        return Diagram(transport, start, t1_ns or start)
     t0 = c_marks[0].t_ns if t0_ns is None else t0_ns
     t1 = c_marks[-1].t_ns if t1_ns is None else t1_ns
     d = Diagram(transport, t0, t1)
