@@ -182,7 +182,9 @@ def test_chinese_twin_runs(path: Path) -> None:
     # Everything rtlab said went through the catalogue (nothing asked for that it lacks), and
     # matplotlib found a glyph for every character it drew (it warns "Glyph ... missing") and
     # a font for every text (it warns "findfont: ...").
-    assert not missed, f"{path.name}: no zh-CN translation for {missed}"
+    # (A label the Chinese notebook wrote in Chinese itself, passed through t(), is missed too: harmless.)
+    english = [m for m in missed if not any("\u4e00" <= ch <= "\u9fff" for ch in m)]
+    assert not english, f"{path.name}: no zh-CN translation for {english}"
     stderr = [o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     warned = [text for text in stderr if "Glyph" in text or "findfont" in text]
     assert not warned, f"{path.name}: {warned}"
