@@ -196,3 +196,21 @@ def test_08_gateway_view_and_summary_in_chinese(zh: None) -> None:
         assert re.search(r"[\u4e00-\u9fff]", plain), plain
     assert "网关" in view.value and "已停止" in view.value and "玩家" in summary
     assert not i18n.missing(), i18n.missing()
+
+
+def test_07_middlebox_tables_in_chinese(zh: None) -> None:
+    """Notebook 07's middlebox table (descriptions from rtlab.net) and its idle-race table."""
+    from rtlab.lessons import middleboxes
+    from rtlab.net.middlebox import MIDDLEBOXES
+
+    lacking = [text for text in MIDDLEBOXES.values() if text not in MESSAGES]
+    assert not lacking, f"rtlab/net/middlebox.py descriptions with no zh-CN translation: {lacking}"
+    assert all(("  [" in text) == ("  [" in MESSAGES[text]) for text in MIDDLEBOXES.values())
+    race = {"SSE，每 0.3 s 保活一次": {"cuts": 0, "reconnects": 0, "got_last": True, "missed": 0},
+            "WebSocket，不 ping": {"cuts": 1, "reconnects": 1, "got_last": False, "missed": 0}}
+    for name, text in {"middleboxes": middleboxes.middlebox_markdown(),
+                       "race": middleboxes.race_markdown(race, 1.0)}.items():
+        plain = re.sub(r"`[^`]*`|X-Accel-Buffering: no|Upgrade: websocket|\[[^]]*\]", "", text)
+        assert not _english_sentences(plain), f"{name}: English left in {_english_sentences(plain)}"
+        assert re.search(r"[\u4e00-\u9fff]", text), name
+    assert not i18n.missing(), i18n.missing()

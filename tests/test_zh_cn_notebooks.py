@@ -21,7 +21,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ZH = NOTEBOOKS / "zh-CN"
-NUMBERS = ("00", "01", "02", "03", "04", "05", "06", "08")  # the notebooks that have a Chinese twin
+NUMBERS = ("00", "01", "02", "03", "04", "05", "06", "07", "08")  # the notebooks that have a Chinese twin
 TWINNED = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if p.name[:2] in NUMBERS]
 SWITCH = 'rtlab.language("zh-CN")'
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.INDENT, tokenize.DEDENT}

@@ -25,6 +25,7 @@ from ..net.middlebox import MIDDLEBOXES, Middlebox
 from ..net.probes import handshake
 from ..wire.http import Head, status_code
 from .feed import Feed
+from .i18n import t
 
 __all__ = ["Stream", "StreamRuns", "Symptoms", "TYPICAL_SYMPTOMS", "idle_race", "middlebox_markdown",
            "refuse_mid_run", "refused_websocket", "start_streams", "symptoms"]
@@ -34,9 +35,11 @@ PAD = "·" * 60  # an event of ~200 bytes on the wire: 20 of them fill a 4 KiB b
 
 def middlebox_markdown() -> str:
     """The middleboxes as a Markdown table: what each does, after which product."""
-    lines = ["| middlebox | what it does | after |", "|---|---|---|"]
+    lines = [t("| middlebox | what it does | after |"), "|---|---|---|"]
     for name, text in MIDDLEBOXES.items():
-        what, _, after = text.partition("  [")
+        # The descriptions live in rtlab.net, which speaks no language; tests/test_zh_cn.py checks
+        # that the catalogue has each of them (with the same "  [" before the product).
+        what, _, after = t(text).partition("  [")
         lines.append(f"| `{name}` | {what} | {after.rstrip(']')} |")
     return "\n".join(lines)
 
@@ -356,9 +359,9 @@ def spec_of(name: str) -> str:
 
 def race_markdown(race: dict[str, dict[str, Any]], idle_timeout: float) -> str:
     """:func:`idle_race`'s outcome as a Markdown table."""
-    lines = [f"| connection (idle timeout {idle_timeout:g} s) | cut by the path | reconnects | "
-             "next event | missed |", "|---|---|---|---|---|"]
+    lines = [t("| connection (idle timeout {timeout:g} s) | cut by the path | reconnects | next event "
+               "| missed |", timeout=idle_timeout), "|---|---|---|---|---|"]
     for label, r in race.items():
         lines.append(f"| {label} | {r['cuts']} | {r['reconnects']} | "
-                     f"{'arrived' if r['got_last'] else 'lost'} | {r['missed']} |")
+                     f"{t('arrived') if r['got_last'] else t('lost')} | {r['missed']} |")
     return "\n".join(lines)

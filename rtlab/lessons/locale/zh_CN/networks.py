@@ -1,5 +1,6 @@
-"""zh-CN: notebook 06's network paths (rtlab/lessons/networks.py, exercises/networks.py) and
-notebook 08's cluster (rtlab/lessons/at_scale.py, widgets/at_scale.py).
+"""zh-CN: notebook 06's network paths (rtlab/lessons/networks.py, exercises/networks.py), 07's
+middleboxes table (rtlab/lessons/middleboxes.py) and 08's cluster (rtlab/lessons/at_scale.py,
+widgets/at_scale.py).
 
 弱网 is the article's word for a bad mobile network; 往返时延 (RTT) and 单程时延 (one-way
 delay) are the usual networking terms; 队头阻塞 is head-of-line blocking. The profile
@@ -40,6 +41,23 @@ MESSAGES: dict[str, str] = {
     "loss {percent:g} % of segments": "丢包 {percent:g} % 的分段",
     "TLS +{n} RTT": "TLS +{n} 个往返",
     ", ": "，",
+    # --- 07: the middleboxes table and the idle race (lessons/middleboxes.py) ---
+    "| middlebox | what it does | after |": "| 中间设备 | 它做什么 | 仿照 |",
+    # The descriptions of rtlab.net.middlebox.MIDDLEBOXES ("what  [after]"; a test checks each is here).
+    "a reverse proxy that holds a response until it ends or 4 KiB (buffering=16k) fill; honours X-Accel-Buffering: no  [nginx proxy_buffering on, the default]":
+        "反向代理：扣住响应，直到它结束或填满 4 KiB（buffering=16k 可改）；遵守 X-Accel-Buffering: no  [nginx 的 proxy_buffering on，默认值]",
+    "gzip middleware: compresses text/event-stream too, flushes every 32 KiB of input  [Starlette GZipMiddleware before it skipped SSE, Kludex/starlette#2753]":
+        "gzip 中间件：连 text/event-stream 也压缩，每 32 KiB 输入才冲刷一次  [跳过 SSE 之前的 Starlette GZipMiddleware，Kludex/starlette#2753]",
+    "idle-timeout=S: cuts a connection that carried nothing for S seconds  [nginx proxy_read_timeout / AWS ALB 60 s, Cloudflare 100 s, scaled down]":
+        "idle-timeout=S：切断 S 秒内什么都没传的连接  [nginx proxy_read_timeout / AWS ALB 60 秒、Cloudflare 100 秒，按比例缩小]",
+    "refuses Upgrade: websocket with 403 Forbidden and closes (no-upgrade=strip: drops the header, the server answers the plain GET)  [corporate proxies; meteor/meteor#1128]":
+        "用 403 Forbidden 拒绝 Upgrade: websocket 并关闭连接（no-upgrade=strip：删掉这个请求头，服务器回答普通的 GET）  [公司代理；meteor/meteor#1128]",
+    "passes everything (switch no-upgrade on later: block_upgrades())":
+        "全部放行（之后可以用 block_upgrades() 打开 no-upgrade）",
+    "| connection (idle timeout {timeout:g} s) | cut by the path | reconnects | next event | missed |":
+        "| 连接（空闲超时 {timeout:g} 秒） | 被路径切断 | 重连 | 下一个事件 | 漏掉 |",
+    "arrived": "到达",
+    "lost": "丢失",
     # --- 08: the quiz at scale ---
     "{good}/{n} players have seqs 1..{latest} once each, in order; {moved} moved gateway":
         "{good}/{n} 名玩家按顺序收到了 seq 1..{latest}，每个恰好一次；{moved} 名换过网关",
