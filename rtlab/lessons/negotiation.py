@@ -23,6 +23,7 @@ from typing import Any
 from .. import lab
 from ..net import auto, connect, serve
 from ..wire.negotiation import Switch
+from .i18n import t
 
 __all__ = ["FAULTS", "Fallback", "Plain", "fall_back", "plain_websocket", "summary_markdown",
            "switches_markdown"]
@@ -66,9 +67,10 @@ class Fallback:
     @property
     def counts(self) -> str:
         """``"187 of 187 events, 0 lost, 0 repeated"``: the measurement behind "exactly once"."""
-        order = "" if self.in_order else ", OUT OF ORDER"
-        return (f"{self.delivered} of {self.published} events, {self.lost} lost, "
-                f"{self.repeated} repeated{order}")
+        order = "" if self.in_order else t(", OUT OF ORDER")
+        return t("{delivered} of {published} events, {lost} lost, {repeated} repeated",
+                 delivered=self.delivered, published=self.published, lost=self.lost,
+                 repeated=self.repeated) + order
 
     @property
     def path(self) -> list[tuple[str, str]]:
@@ -117,7 +119,7 @@ def plain_websocket(*, seconds: float = 5.0, rate: float = 50) -> Plain:
 
 def switches_markdown(result: Fallback) -> str:
     """The client's switches as a Markdown table, times from the fault (negative: before it)."""
-    lines = ["| at (ms from the fault) | from | to | why |", "|---:|---|---|---|"]
+    lines = [t("| at (ms from the fault) | from | to | why |"), "|---:|---|---|---|"]
     for s in result.switches:
         lines.append(f"| {(s.time - result.fault_at) * 1000:+.0f} | {s.from_} | {s.to} | {s.why} |")
     return "\n".join(lines)
@@ -125,7 +127,8 @@ def switches_markdown(result: Fallback) -> str:
 
 def summary_markdown(results: list[Fallback]) -> str:
     """One row per fault: detected after, events again after, better again after, exactly once."""
-    lines = ["| fault | detected after | events again after | on SSE/WebSocket again after | exactly once |",
+    lines = [t("| fault | detected after | events again after | on SSE/WebSocket again after "
+               "| exactly once |"),
              "|---|---:|---:|---:|---|"]
     for r in results:
         better = "—" if r.upgraded_s is None else f"{r.upgraded_s * 1000:.0f} ms"

@@ -58,6 +58,13 @@ MESSAGES: dict[str, str] = {
         "| 连接（空闲超时 {timeout:g} 秒） | 被路径切断 | 重连 | 下一个事件 | 漏掉 |",
     "arrived": "到达",
     "lost": "丢失",
+    # --- 07 §6: the negotiating client's tables (lessons/negotiation.py) ---
+    "{delivered} of {published} events, {lost} lost, {repeated} repeated":
+        "{published} 个事件中交付 {delivered} 个，丢失 {lost} 个，重复 {repeated} 个",
+    ", OUT OF ORDER": "，顺序错乱",
+    "| at (ms from the fault) | from | to | why |": "| 时刻（距故障 ms） | 从 | 到 | 原因 |",
+    "| fault | detected after | events again after | on SSE/WebSocket again after | exactly once |":
+        "| 故障 | 察觉用时 | 重新收到事件用时 | 回到 SSE/WebSocket 用时 | 恰好一次 |",
     # --- 08: the quiz at scale ---
     "{good}/{n} players have seqs 1..{latest} once each, in order; {moved} moved gateway":
         "{good}/{n} 名玩家按顺序收到了 seq 1..{latest}，每个恰好一次；{moved} 名换过网关",
