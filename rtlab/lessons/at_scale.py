@@ -131,8 +131,8 @@ def swarm_exactly_once(swarm: Any) -> tuple[bool, str]:
     bad = [p.name for p in players
            if p.last_seq != latest or p.missed or p.duplicates or p.events != latest]
     moved = sum(p.moves > 0 for p in players)
-    return not bad, (f"{len(players) - len(bad)}/{len(players)} players have seqs 1..{latest} once each, "
-                     f"in order; {moved} moved gateway")
+    return not bad, t("{good}/{n} players have seqs 1..{latest} once each, in order; {moved} moved gateway",
+                      good=len(players) - len(bad), n=len(players), latest=latest, moved=moved)
 
 
 def right_answer(skill: float = 0.7) -> Any:
