@@ -185,12 +185,13 @@ def _stop(lab: Lab) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), keep each browser module on one worker, in
-    one run: the JupyterLab server is started once per worker, and Chromium is closed before
-    that worker goes on to other tests (see :func:`browser`)."""
+    one run, so that Chromium is closed before that worker goes on to other tests (see
+    :func:`browser`). Modules may go to different workers: each worker that needs JupyterLab
+    starts its own (a session fixture is per worker)."""
     for item in items:
-        if "tests/browser/" in item.nodeid.replace("\\", "/"):
-            group = "jupyterhub" if "test_jupyterhub" in item.nodeid else "browser"
-            item.add_marker(pytest.mark.xdist_group(group))
+        nodeid = item.nodeid.replace("\\", "/")
+        if "tests/browser/" in nodeid:
+            item.add_marker(pytest.mark.xdist_group(nodeid.split("::", 1)[0]))
 
 
 # Module scope, not session: while Playwright's sync API is running it holds an event loop on
