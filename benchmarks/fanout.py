@@ -64,6 +64,7 @@ from rtlab.hub import Event
 from rtlab.net import long_polling, short_polling, sse, websocket
 from rtlab.net.server import LOOPBACK
 from rtlab.wire.sse import encode_rtlab_event
+from rtlab.wire.websocket import read_server_frame
 
 TARGET_RATIO = 1.2  # rtlab's p50 fan-out time may be at most this multiple of bare aiohttp's
 CPU_TARGET_RATIO = 1.3  # and its server CPU time per broadcast at most this multiple
@@ -273,15 +274,8 @@ class RawClient(asyncio.Protocol):
 
     def _read_frames(self, recv_ns: int) -> None:
         buf = self.buffer
-        while len(buf) >= 2:
-            opcode, length, start = buf[0] & 0x0F, buf[1] & 0x7F, 2  # server frames are unmasked
-            if length == 126:
-                length, start = int.from_bytes(buf[2:4], "big"), 4
-            elif length == 127:
-                length, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + length:
-                break
-            payload, buf = buf[start:start + length], buf[start + length:]
+        while (frame := read_server_frame(buf)) is not None:
+            opcode, payload, buf = frame
             if opcode == 0x1:
                 match = SEQ.search(payload)
                 if match:

@@ -158,3 +158,13 @@ def test_a_keep_alive_is_sent_on_a_quiet_stream(start_server) -> None:
         wire += sock.recv(4096)
     sock.close()
     assert wire.index(b'"seq":1') < wire.index(b": keep-alive")
+
+
+def test_read_server_frame_reads_what_server_frame_wrote() -> None:
+    from rtlab.wire.websocket import read_server_frame, server_frame
+    for size in (0, 125, 126, 65_535, 65_536):  # the 7-bit, 16-bit and 64-bit length forms
+        payload = b"x" * size
+        wire = server_frame(payload) + b"next"
+        assert read_server_frame(wire) == (0x1, payload, b"next")
+        assert read_server_frame(wire[:len(wire) - 5]) is None  # one byte short: not yet a frame
+    assert read_server_frame(b"\x81") is None

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import lab
+from ..wire.websocket import read_server_frame
 
 __all__ = ["Player", "Swarm"]
 
@@ -107,15 +108,8 @@ class Player(asyncio.Protocol):
 
     def _frames(self, recv_ns: int) -> None:
         buf = self.buffer
-        while len(buf) >= 2:
-            opcode, length, start = buf[0] & 0x0F, buf[1] & 0x7F, 2  # server frames are unmasked
-            if length == 126:
-                length, start = int.from_bytes(buf[2:4], "big"), 4
-            elif length == 127:
-                length, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + length:
-                break
-            payload, buf = buf[start:start + length], buf[start + length:]
+        while (frame := read_server_frame(buf)) is not None:
+            opcode, payload, buf = frame
             if opcode == 0x1:
                 self._message(json.loads(payload), recv_ns)
             elif opcode == 0x9 and self.transport is not None:  # ping: a pong, masked, same payload

@@ -70,6 +70,27 @@ def server_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return head + payload
 
 
+def read_server_frame(buf: bytes) -> tuple[int, bytes, bytes] | None:
+    """The first whole frame a server sent, ``(opcode, payload, rest)``; ``None`` if ``buf``
+    holds less than one frame. Server frames are never masked (RFC 6455 §5.1), and the FIN bit
+    is not looked at: rtlab's servers do not fragment. For the hand-written readers (the swarm's
+    players, the fan-out benchmark) that cannot afford a library's per-frame cost.
+
+    Args:
+        buf: bytes read from the socket after the handshake.
+    """
+    if len(buf) < 2:
+        return None
+    opcode, length, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
+    if length == 126:
+        length, start = int.from_bytes(buf[2:4], "big"), 4
+    elif length == 127:
+        length, start = int.from_bytes(buf[2:10], "big"), 10
+    if len(buf) < start + length:
+        return None
+    return opcode, buf[start:start + length], buf[start + length:]
+
+
 def upgrade_request(url: str, key: str, origin: str | None = None) -> tuple[str, int, bytes]:
     """The opening handshake for ``url`` with ``key``: ``(host, port, request bytes)``.
 
