@@ -57,13 +57,24 @@ def _path(network: str | NetworkPath) -> NetworkPath:
 
 
 def rate_sweep(network: str | NetworkPath, rates: list[float], *, seconds: float = 1.0,
-               clients: int = 2, seed: int = 1) -> dict[float, dict[str, Result]]:
-    """Long polling, SSE and WebSocket at each event rate, on ``network``: one compare() per rate."""
+               clients: int = 2, seed: int = 1, arrivals: str = "regular") -> dict[float, dict[str, Result]]:
+    """Long polling, SSE and WebSocket at each event rate, on ``network``: one compare() per rate.
+
+    Args:
+        network: a profile's name (``"4g"``) or a :class:`NetworkPath`.
+        rates: events per second, one experiment each.
+        seconds: how long each experiment publishes (at least 5 events).
+        clients: clients per technique.
+        seed: seeds the path's draws (and the gaps, for Poisson arrivals).
+        arrivals: ``"regular"`` (the default) puts exactly ``1/rate`` between events, so the
+            one thing that changes from rate to rate is the gap against the round trip. With
+            ``"poisson"`` a few random gaps decide a short run's median.
+    """
     out = {}
     for rate in rates:
         events = max(5, round(rate * seconds))
         out[rate] = compare(["long-polling", "sse", "websocket"], clients=clients, events=events,
-                            rate=rate, seed=seed, network=network)
+                            rate=rate, seed=seed, network=network, arrivals=arrivals)
     return out
 
 
