@@ -8,6 +8,14 @@ refresher started twice shows up — as an error, a port in use, or one more thr
 So this test executes all cells, asks the kernel how many threads it has, executes all
 cells again in the same kernel and asks again: the count must not have grown.
 
+The first pass is the notebook's Chinese twin (``notebooks/zh-CN/``, rtlab speaking Chinese),
+in a fresh kernel; the second is the English notebook, in the same kernel, after
+``rtlab.language("en")``. The twins have the same code cell for cell (tests/test_zh_cn_notebooks.py
+proves it, blanking only strings and comments), so the second pass re-runs the same code, as a
+learner's Run All does — and every notebook is run once per language with CI's time spent twice,
+not three times. The English notebooks also run in a fresh kernel, in JupyterLab
+(tests/browser/test_jupyterlab.py). A notebook without a twin runs twice in English.
+
 Select it with ``pytest -m notebooks``. Kernels start in ``notebooks/`` (as JupyterLab
 starts them) and run this interpreter's environment, like ``--nbval-current-env``.
 """
@@ -26,11 +34,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-# The English notebooks run twice; their Chinese twins (notebooks/zh-CN/) once: the twins have
-# the same code cell for cell (tests/test_zh_cn_notebooks.py proves it), so what a re-run leaks
-# the English run shows, and CI's time is spent once.
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-TWINS = sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb"))
 CURRENT_ENV = "rtlab-current-env"
 FD_SLACK = 8  # descriptors in transit between two counts (see the assertion)
 
@@ -70,6 +74,14 @@ print(min(previous, _fds()), loop.run(_tasks()) - 1 if loop is not None and loop
 ASKED_BUT_MISSING = """
 from rtlab.lessons import i18n
 print(sorted(i18n.missing()))
+"""
+
+# Between the two passes: the learner switches back to English, and the kernel moves to the
+# English notebook's folder (JupyterLab starts a notebook's kernel in the notebook's folder).
+BACK_TO_ENGLISH = """
+import os, rtlab
+rtlab.language("en")
+os.chdir({folder!r})
 """
 
 
@@ -116,6 +128,23 @@ def _resources(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, 
     return int(fds), int(tasks)
 
 
+def _twin(path: Path) -> Path | None:
+    twin = NOTEBOOKS / "zh-CN" / path.name
+    return twin if twin.exists() else None
+
+
+def _check_chinese_run(twin: Path, nb: nbformat.NotebookNode, missed: list[str]) -> None:
+    """Everything rtlab said went through the catalogue (nothing asked for that it lacks), and
+    matplotlib found a glyph for every character it drew (it warns "Glyph ... missing") and a
+    font for every text (it warns "findfont: ...")."""
+    # (A label the Chinese notebook wrote in Chinese itself, passed through t(), is missed too: harmless.)
+    english = [m for m in missed if not any("\u4e00" <= ch <= "\u9fff" for ch in m)]
+    assert not english, f"zh-CN/{twin.name}: no zh-CN translation for {english}"
+    stderr = [o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    warned = [text for text in stderr if "Glyph" in text or "findfont" in text]
+    assert not warned, f"zh-CN/{twin.name}: {warned}"
+
+
 @pytest.mark.notebooks
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
@@ -123,17 +152,27 @@ def _resources(client: NotebookClient, nb: nbformat.NotebookNode) -> tuple[int, 
     ids=[str(p.relative_to(NOTEBOOKS).with_suffix("")) for p in PATHS] or ["none"],
 )
 def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
+    """The zh-CN twin in a fresh kernel, then the English notebook again in that kernel."""
+    twin = _twin(path)
     nb = nbformat.read(path, as_version=4)
-    cells = list(nb.cells)
+    first_nb = nbformat.read(twin, as_version=4) if twin else nbformat.read(path, as_version=4)
+    first_label = f"zh-CN/{path.name}, first run (fresh kernel)" if twin else "first run"
     km = KernelManager(kernel_name=CURRENT_ENV, kernel_spec_manager=_CurrentEnvSpecs())
-    client = NotebookClient(nb, km=km, timeout=120, kernel_name=CURRENT_ENV,
-                            resources={"metadata": {"path": str(path.parent)}})
+    # nbclient writes outputs into the notebook it holds: give it the one being run.
+    first_folder = (twin or path).parent
+    client = NotebookClient(first_nb, km=km, timeout=120, kernel_name=CURRENT_ENV,
+                            resources={"metadata": {"path": str(first_folder)}})
     try:
-        with client.setup_kernel(cwd=str(path.parent)):  # as JupyterLab starts it
-            _run_all(client, cells, "first run")
-            first, first_names, first_os = _threads(client, nb)
-            first_fds, first_tasks = _resources(client, nb)
-            _run_all(client, cells, "second run (same kernel)")
+        with client.setup_kernel(cwd=str(first_folder)):  # as JupyterLab starts it
+            _run_all(client, list(first_nb.cells), first_label)
+            if twin:
+                missed = ast.literal_eval(_probe(client, first_nb, ASKED_BUT_MISSING)[-1])
+                _check_chinese_run(twin, first_nb, missed)
+                _probe(client, first_nb, BACK_TO_ENGLISH.format(folder=str(path.parent)))
+            first, first_names, first_os = _threads(client, first_nb)
+            first_fds, first_tasks = _resources(client, first_nb)
+            client.nb = nb
+            _run_all(client, list(nb.cells), "second run (same kernel)")
             second_fds, second_tasks = _resources(client, nb)  # (settles first)
             second, second_names, second_os = _threads(client, nb)
     finally:
@@ -166,30 +205,3 @@ def test_notebook_runs_twice_in_one_kernel(path: Path) -> None:
     assert others_second <= others_first + 1, (
         f"{path.name} leaks threads on a re-run: {first} after the first run, {second} after the "
         f"second.\nfirst:  {first_names}\nsecond: {second_names}")
-
-
-@pytest.mark.parametrize("path", TWINS, ids=[p.stem for p in TWINS])
-def test_chinese_twin_runs(path: Path) -> None:
-    """Each zh-CN twin runs top to bottom in a fresh kernel, with rtlab speaking Chinese."""
-    nb = nbformat.read(path, as_version=4)
-    km = KernelManager(kernel_name=CURRENT_ENV, kernel_spec_manager=_CurrentEnvSpecs())
-    client = NotebookClient(nb, km=km, timeout=120, kernel_name=CURRENT_ENV,
-                            resources={"metadata": {"path": str(path.parent)}})
-    try:
-        with client.setup_kernel(cwd=str(path.parent)):
-            _run_all(client, list(nb.cells), "zh-CN run")
-            missed = ast.literal_eval(_probe(client, nb, ASKED_BUT_MISSING)[-1])
-    finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-    # Everything rtlab said went through the catalogue (nothing asked for that it lacks), and
-    # matplotlib found a glyph for every character it drew (it warns "Glyph ... missing") and
-    # a font for every text (it warns "findfont: ...").
-    # (A label the Chinese notebook wrote in Chinese itself, passed through t(), is missed too: harmless.)
-    english = [m for m in missed if not any("\u4e00" <= ch <= "\u9fff" for ch in m)]
-    assert not english, f"{path.name}: no zh-CN translation for {english}"
-    stderr = [o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
-    warned = [text for text in stderr if "Glyph" in text or "findfont" in text]
-    assert not warned, f"{path.name}: {warned}"

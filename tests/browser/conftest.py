@@ -48,7 +48,7 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    # No autosave: a notebook left open for minutes (test_browser_budget.py) would be written
+    # No autosave: a notebook left open for minutes (test_jupyterlab.py keeps some open) would be written
     # back to notebooks/ with its outputs.
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }

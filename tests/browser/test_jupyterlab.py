@@ -12,19 +12,35 @@ wait until no cell shows ``[*]``, then check what a learner would see:
   during the run and after it);
 * a full-page screenshot in ``test-artifacts/NAME.png``, to look at.
 
+**The page-wide budget.** Over HTTP/1.1 Chromium opens at most 6 connections per origin, and
+through the Jupyter proxy rtlab's servers share JupyterLab's origin: were rtlab's widgets to hold
+more, JupyterLab's own saves and listings would wait (tests/browser/test_browser_limits.py shows
+it). page.js keeps a page-wide budget of two. So a notebook with a client in the page
+(``PAGE_CLIENTS``) is left open after its test, its kernel running — every browser client of
+every notebook is live at the end — and for the whole module Chromium itself counts, through
+CDP's Network events (:class:`inflight.InFlight`), the HTTP requests the page has in flight to
+``/proxy/`` (WebSockets excluded: they have a pool of their own; the six demo of 07 excluded:
+filling the pool is its point). The last test watches them all together a while longer; the
+count must never have passed 2, and the budget's own peak (``globalThis.rtlabBudget.peak``) must
+agree. The notebooks without page clients run first, so that the measuring ones (05, 08) run
+with nothing else open.
+
 Select with ``pytest -m browser``; see conftest.py for the server and the browser.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from inflight import InFlight
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -36,10 +52,23 @@ ARTIFACTS = ROOT / "test-artifacts"  # gitignored; conftest.py creates it
 # RTLAB_BROWSER_ZH="06_real_networks 08_the_quiz_at_scale" (or "all") runs other twins here too,
 # by hand: CI runs the two below.
 ZH_CHOSEN = os.environ.get("RTLAB_BROWSER_ZH", "00_start_here 04_sse").split()
-PATHS = (sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-         + [p for p in sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb"))
-            if "all" in ZH_CHOSEN or p.stem in ZH_CHOSEN])
-RUN_TIMEOUT_S = 120  # a hang detector, not a speed target: 06 runs ~60-70 s on a busy 2-core box
+# What makes the page itself talk to rtlab's servers: the browser clients (browser.js), 07's chat
+# box and six demo. A notebook with none is closed after its test: it has nothing to count.
+PAGE_CLIENTS = ("browser.client", "browser.clients", "chat_box(", "six_demo(")
+
+
+def _has_page_clients(path: Path) -> bool:
+    nb = json.loads(path.read_text())
+    return any(c["cell_type"] == "code" and any(k in "".join(c["source"]) for k in PAGE_CLIENTS)
+               for c in nb["cells"])
+
+
+_ALL = (sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        + [p for p in sorted((NOTEBOOKS / "zh-CN").glob("[0-9][0-9]_*.ipynb"))
+           if "all" in ZH_CHOSEN or p.stem in ZH_CHOSEN])
+PATHS = sorted(_ALL, key=_has_page_clients)  # stable: those without page clients first, in order
+RUN_TIMEOUT_S = 150  # a hang detector, not a speed target: 06 runs ~60-70 s on a busy 2-core box
+WATCH_AFTER_S = 20  # every page client live at once: long enough for the budget to rotate its slots
 
 # One look at the notebook: the prompts of its code cells, the kernel status, and the value
 # of every widget leaf (text, image source, progress bar style) keyed by cell and position.
@@ -66,14 +95,16 @@ SNAPSHOT_JS = """
 }
 """
 
+# The notebook on screen only: the notebooks left open behind it had their own test.
 PROBLEMS_JS = """
 () => {
-  const texts = sel => [...document.querySelectorAll(sel)].map(e => e.textContent);
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)') || document;
+  const texts = sel => [...panel.querySelectorAll(sel)].map(e => e.textContent);
   return {
     stderr: texts('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
     widget_errors: texts('.jupyter-widgets-error-widget'),
     plain: texts('.jp-OutputArea-output[data-mime-type="text/plain"]'),
-    outputs_say_widget_error: [...document.querySelectorAll('.jp-OutputArea-output')]
+    outputs_say_widget_error: [...panel.querySelectorAll('.jp-OutputArea-output')]
         .some(e => e.textContent.includes('Error displaying widget')),
   };
 }
@@ -127,6 +158,80 @@ async (path) => {
 }
 """
 
+# Close every document but those in ``keep`` (paths), shutting its kernel down first, with no
+# "save changes?" dialog.
+CLOSE_JS = """
+async (keep) => {
+  for (const widget of [...window.jupyterapp.shell.widgets('main')]) {
+    if (widget.context && keep.includes(widget.context.path)) continue;
+    if (widget.sessionContext) await widget.sessionContext.shutdown();
+    if (widget.context) widget.context.model.dirty = false;
+    widget.dispose();
+  }
+}
+"""
+
+# The module's own bookkeeping for the budget test: notebooks whose test started, and those
+# that passed and were left open with their page clients live.
+ATTEMPTED: set[str] = set()
+KEPT_OPEN: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def flight(lab_page: Any, jupyterlab: Any) -> Iterator[InFlight]:
+    """Every request the page sends to rtlab's servers while this module runs."""
+    lab_page.evaluate(CLOSE_JS, [])
+    lab_page.evaluate("() => globalThis.rtlabBudget && (globalThis.rtlabBudget.peak = 0)")
+    recorder = InFlight()
+    cdp = recorder.attach(lab_page)
+    try:
+        yield recorder
+    finally:
+        try:
+            cdp.detach()
+            lab_page.evaluate(CLOSE_JS, [])
+            jupyterlab.shutdown_kernels()
+        except Exception:  # noqa: BLE001 - a broken page must not hide the tests' own failures
+            pass
+
+
+@pytest.fixture
+def page(lab_page: Any, flight: InFlight) -> Iterator[Any]:
+    """The lab page; afterwards every document is closed but the notebooks kept open."""
+    lab_page.evaluate(CLOSE_JS, sorted(KEPT_OPEN))
+    try:
+        yield lab_page
+    finally:
+        try:
+            lab_page.evaluate(CLOSE_JS, sorted(KEPT_OPEN))
+        except Exception:  # noqa: BLE001 - a broken page must not hide the test's own failure
+            pass
+
+
+def _run_until_done(page: Any, path: Path, seen: dict[str, set[str]] | None = None) -> list[str]:
+    """Run > Run All Cells, then wait until the kernel is Idle, no cell is queued or running
+    ([*]) and some have run, twice in a row; sample every widget value into ``seen``
+    meanwhile (to see which ones move). Returns the prompts."""
+    _run_all_cells(page)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    quiet = 0
+    while True:
+        snap = _snapshot(page)
+        for key, value in snap["values"].items():
+            if seen is not None:
+                seen[key].add(value)
+        prompts = [p.strip() for p in snap["prompts"]]
+        running = [i for i, p in enumerate(prompts) if "*" in p]
+        executed = [i for i, p in enumerate(prompts) if EXECUTED.match(p)]
+        quiet = quiet + 1 if executed and not running and "Idle" in snap["status"] else 0
+        if quiet >= 2:
+            return prompts
+        if time.monotonic() > deadline:
+            _screenshot(page, Path(_label(path)))
+            pytest.fail(f"{path.name}: cells still at [*]: hang — after {RUN_TIMEOUT_S} s, code cells "
+                        f"{running} show [*]; status bar: {snap['status'][:60]!r}")
+        time.sleep(0.25)
+
 
 @pytest.mark.browser
 @pytest.mark.parametrize(
@@ -140,28 +245,9 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
     page.locator("#jp-main-statusbar", has_text="Idle").wait_for(timeout=60_000)
     opened = time.monotonic()
 
-    _run_all_cells(page)
-
-    # Done = the kernel is Idle, no cell is queued or running ([*]) and some have run, twice in
-    # a row. Meanwhile, sample every widget value to see which ones move.
+    ATTEMPTED.add(_label(path))
     seen: dict[str, set[str]] = defaultdict(set)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    quiet = 0
-    while True:
-        snap = _snapshot(page)
-        for key, value in snap["values"].items():
-            seen[key].add(value)
-        prompts = [p.strip() for p in snap["prompts"]]
-        running = [i for i, p in enumerate(prompts) if "*" in p]
-        executed = [i for i, p in enumerate(prompts) if EXECUTED.match(p)]
-        quiet = quiet + 1 if executed and not running and "Idle" in snap["status"] else 0
-        if quiet >= 2:
-            break
-        if time.monotonic() > deadline:
-            _screenshot(page, Path(_label(path)))
-            pytest.fail(f"{path.name}: cells still at [*]: hang — after {RUN_TIMEOUT_S} s, code cells "
-                        f"{running} show [*]; status bar: {snap['status'][:60]!r}")
-        time.sleep(0.25)
+    prompts = _run_until_done(page, path, seen)
     ran = time.monotonic()
 
     # Watch a little longer: a live view keeps moving (00's ticking counter does).
@@ -186,3 +272,39 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
     moved = [key for key, values in seen.items() if len(values) > 1]
     assert moved, (f"{path.name}: no live widget changed its value during the run and 1.5 s after "
                    f"it ({len(seen)} widget values watched)")
+    if _has_page_clients(path):
+        KEPT_OPEN.add(str(path.relative_to(NOTEBOOKS)))  # for the budget test below
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(900)  # when run alone it runs every notebook with page clients itself
+def test_every_notebook_open_rtlab_holds_at_most_two_connections(page: Any, flight: InFlight) -> None:
+    """The page-wide budget: see the module's docstring. Runs last in this module."""
+    with_clients = [p for p in PATHS if _has_page_clients(p)]
+    failed = [_label(p) for p in with_clients
+              if _label(p) in ATTEMPTED and str(p.relative_to(NOTEBOOKS)) not in KEPT_OPEN]
+    assert not failed, f"cannot watch every notebook open: {failed} failed above"
+    for path in with_clients:  # not run in this session (the test was selected alone)
+        if _label(path) not in ATTEMPTED:
+            page.evaluate(OPEN_JS, str(path.relative_to(NOTEBOOKS)))
+            page.locator("#jp-main-statusbar", has_text="Idle").wait_for(timeout=60_000)
+            _run_until_done(page, path)
+            KEPT_OPEN.add(str(path.relative_to(NOTEBOOKS)))
+    print(f"open, with page clients: {sorted(KEPT_OPEN)}; rtlab requests in flight now "
+          f"{len(flight.started)}, peak so far {flight.peak()[0]}", flush=True)
+    time.sleep(WATCH_AFTER_S)  # all of them open and live
+    statuses = page.evaluate("() => Object.fromEntries([...document.querySelectorAll("
+                             "'.rtlab-browser')].map((e, i) => [i + ':' + e.dataset.transport, "
+                             "e.textContent.slice(0, 160)]))")
+    budget_peak = page.evaluate("() => globalThis.rtlabBudget ? globalThis.rtlabBudget.peak : null")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "budget_all_notebooks.png"))
+    KEPT_OPEN.clear()  # the page fixture closes them all now
+    print("\n".join(f"{k}: {v}" for k, v in statuses.items()))
+    peak, peak_urls = flight.peak()
+    print(f"requests to rtlab seen: {flight.seen}; peak in flight {peak}: {peak_urls}; "
+          f"budget's own peak {budget_peak}")
+    assert len(statuses) >= 4, f"expected the browser clients of 01-04 and 06 on the page: {statuses}"
+    assert flight.seen > 20, "hardly any request reached rtlab's servers: nothing was measured"
+    assert peak <= 2, f"{peak} requests in flight at once: {peak_urls}"
+    assert budget_peak is not None and budget_peak <= 2
