@@ -80,12 +80,55 @@ def websocket_server(start_server: Callable[..., Server]) -> Server:
 
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+# --- how the suite is spread over CI's two cores (pytest-xdist, ``-n 2`` in pyproject.toml) ---------
+# The longest pieces of work, in the order they are handed out: longest first, so that the two
+# workers finish together (the short tests fill the gaps at the end). Seconds on 2 busy cores.
+LONGEST_FIRST = [
+    "tests/browser/test_jupyterlab.py",       # every notebook in JupyterLab, ~380 s
+    "tests/browser/test_jupyterhub.py",       # a hub and three students, ~150 s
+    "tests/test_notebooks.py::test_notebook_runs_twice_in_one_kernel[06_real_networks]",  # ~100 s
+    "tests/test_notebooks.py::test_notebook_runs_twice_in_one_kernel[08_the_quiz_at_scale]",
+    "tests/test_notebooks.py::test_notebook_runs_twice_in_one_kernel[05_showdown]",
+    "tests/test_notebooks.py::test_notebook_runs_twice_in_one_kernel[07_when_the_path_fights_back]",
+    "tests/browser/",                         # the other browser modules, 30-60 s each
+    "tests/test_notebooks.py",                # 00-04, 10-25 s each
+]
 
-    Playwright's sync API keeps an asyncio loop running in the main thread for as long as
-    its session-wide browser is open; any later test that calls ``asyncio.run`` would fail
-    with "cannot be called from a running event loop". Last, they also fail last: the fast
-    tests report first.
+
+def _rank(item: pytest.Item) -> int:
+    nodeid = item.nodeid.replace("\\", "/")
+    return next((i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)),
+                len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest work first (:data:`LONGEST_FIRST`), the rest in file order (a stable sort)."""
+    items.sort(key=_rank)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each browser module on one worker, every other test on its own; handed out in collection
+    order (:func:`pytest_collection_modifyitems`).
+
+    A browser module's fixtures (JupyterLab's page, Chromium) are module-scoped: split over two
+    workers, each would start its own. pytest-xdist's ``--dist loadgroup`` would keep a module
+    together with an ``xdist_group`` mark, but with pytest 9 it silently does not: it tags the
+    group onto ``item._nodeid``, which pytest 9.2 no longer reads (``nodeid`` comes from
+    ``item._id``), so every test was scheduled on its own. This scheduler groups by module
+    itself, through xdist's documented hook.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread while its browser
+    is open, and any ``asyncio.run`` then fails ("cannot be called from a running event
+    loop"): the browser fixtures stop it at the end of their module (tests/browser/conftest.py),
+    and a module runs as one piece, so nothing else runs in between.
     """
-    items.sort(key=lambda item: "browser" in item.keywords)
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.startswith("tests/browser/") else nodeid
+
+    config.option.loadscopereorder = False  # keep the collection order: longest first
+    return BrowserModulesTogether(config, log)

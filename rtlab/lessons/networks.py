@@ -31,7 +31,7 @@ from .feed import Feed
 from .i18n import t
 from .plots.base import display_name
 
-__all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "ordering", "ordering_markdown",
+__all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "near_one_way", "ordering", "ordering_markdown",
            "profile_markdown", "rate_sweep", "reconnect", "saturate", "table_rounds", "upstream"]
 
 # The article's real-time column, slowest first: 短轮询 低 < 长轮询 中 < SSE 高 < WebSocket 极高.
@@ -54,6 +54,19 @@ def _path(network: str | NetworkPath) -> NetworkPath:
     if path is None:
         raise ValueError("these experiments need a network path: 'loopback' has none")
     return path
+
+
+def near_one_way(ms: float, one_way_ms: float) -> bool:
+    """``ms`` is the path's one-way delay, as a pushed event's latency should be: no less (3 %
+    below, for timer granularity) and at most 25 % more. What is above the delay is this
+    machine's own work (the relay's loop, the server's write, the client's parse): 2-5 ms on a
+    quiet 2-core machine, up to 15 ms (+18 %) with JupyterLab and a second test worker busy.
+
+    Args:
+        ms: a measured latency (a median), in ms.
+        one_way_ms: the path's one-way delay (half its RTT), in ms.
+    """
+    return 0.97 * one_way_ms <= ms <= 1.25 * one_way_ms
 
 
 def rate_sweep(network: str | NetworkPath, rates: list[float], *, seconds: float = 1.0,

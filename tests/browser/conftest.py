@@ -183,21 +183,11 @@ def _stop(lab: Lab) -> None:
                 lab.process.wait(5)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``), keep each browser module on one worker, in
-    one run, so that Chromium is closed before that worker goes on to other tests (see
-    :func:`browser`). Modules may go to different workers: each worker that needs JupyterLab
-    starts its own (a session fixture is per worker)."""
-    for item in items:
-        nodeid = item.nodeid.replace("\\", "/")
-        if "tests/browser/" in nodeid:
-            item.add_marker(pytest.mark.xdist_group(nodeid.split("::", 1)[0]))
-
-
 # Module scope, not session: while Playwright's sync API is running it holds an event loop on
 # the main thread, and every later ``asyncio.run()`` in the same process fails ("cannot be
-# called from a running event loop"). Under pytest-xdist a worker runs other tests after its
-# browser tests, so Playwright must stop at the end of each browser module.
+# called from a running event loop"). Under pytest-xdist a worker runs other tests after a
+# browser module (tests/conftest.py keeps each module on one worker, in one piece), so
+# Playwright must stop at the end of each browser module.
 @pytest.fixture(scope="module")
 def browser(browser_tools: None) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
