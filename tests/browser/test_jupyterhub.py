@@ -39,7 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_jupyterlab import ARTIFACTS, EXECUTED, NOTEBOOKS, OPEN_JS, _run_all_cells, _screenshot, _snapshot
+from test_jupyterlab import (
+    ARTIFACTS,
+    EXECUTED,
+    NOTEBOOKS,
+    OPEN_JS,
+    SCREENSHOT_ALL,
+    _run_all_cells,
+    _screenshot,
+    _snapshot,
+)
 
 # The same user settings as conftest.py's JupyterLab: no news toast, every cell in the DOM.
 SETTINGS = {
@@ -215,13 +224,16 @@ def _run_notebook(page: Any, name: str, notebook: str) -> None:
         time.sleep(0.5)
         for key, value in _snapshot(page)["values"].items():
             seen.setdefault(key, set()).add(value)
-    _screenshot(page, Path(f"hub-{name}-{notebook}"))
     stderr = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output"
                            "[data-mime-type=\"application/vnd.jupyter.stderr\"]')].map(e => e.textContent)")
     errors = [t for t in stderr if "Traceback" in t or "Error" in t.split("\n", 3)[0]]
+    widget_errors = page.locator(".jupyter-widgets-error-widget").count()
+    moved = any(len(values) > 1 for values in seen.values())
+    if SCREENSHOT_ALL or errors or widget_errors or not moved:  # (CI: only when it fails)
+        _screenshot(page, Path(f"hub-{name}-{notebook}"))
     assert not errors, f"{name}/{notebook}: error output:\n" + "\n---\n".join(t[-1500:] for t in errors)
-    assert not page.locator(".jupyter-widgets-error-widget").count(), f"{name}/{notebook}: widget error"
-    assert any(len(values) > 1 for values in seen.values()), f"{name}/{notebook}: no widget moved"
+    assert not widget_errors, f"{name}/{notebook}: widget error"
+    assert moved, f"{name}/{notebook}: no widget moved"
 
 
 @pytest.mark.browser

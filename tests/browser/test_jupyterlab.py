@@ -10,7 +10,9 @@ wait until no cell shows ``[*]``, then check what a learner would see:
 * no "Error displaying widget", and no widget shown as plain text (no widget front end);
 * at least one live widget changed its value while we watched (values are sampled
   during the run and after it);
-* a full-page screenshot in ``test-artifacts/NAME.png``, to look at.
+* a full-page screenshot in ``test-artifacts/NAME.png``, to look at (in CI, where nobody
+  looks at a passing one, only when the test fails: 2-3 s of rendering each; set
+  ``RTLAB_SCREENSHOTS=all`` to have them all there too).
 
 **The page-wide budget.** Over HTTP/1.1 Chromium opens at most 6 connections per origin, and
 through the Jupyter proxy rtlab's servers share JupyterLab's origin: were rtlab's widgets to hold
@@ -120,6 +122,10 @@ WIDGET_REPR = re.compile(r"^\s*(HTML|Label|VBox|HBox|Box|Image|Output|IntProgres
 EXECUTED = re.compile(r"^\[\d+\]:?$")
 
 
+# Screenshots of passing notebooks: by default everywhere but in CI (CI=true).
+SCREENSHOT_ALL = os.environ.get("RTLAB_SCREENSHOTS", "failures" if os.environ.get("CI") else "all") == "all"
+
+
 def _snapshot(page: Any) -> dict[str, Any]:
     return page.evaluate(SNAPSHOT_JS)
 
@@ -164,14 +170,16 @@ async (path) => {
 
 # Close every document but those in ``keep`` (paths), shutting its kernel down first, with no
 # "save changes?" dialog.
+# Their kernels are shut down together: each waits for its servers to stop.
 CLOSE_JS = """
 async (keep) => {
-  for (const widget of [...window.jupyterapp.shell.widgets('main')]) {
-    if (widget.context && keep.includes(widget.context.path)) continue;
+  const closing = [...window.jupyterapp.shell.widgets('main')]
+      .filter(widget => !(widget.context && keep.includes(widget.context.path)));
+  await Promise.all(closing.map(async widget => {
     if (widget.sessionContext) await widget.sessionContext.shutdown();
     if (widget.context) widget.context.model.dirty = false;
     widget.dispose();
-  }
+  }));
 }
 """
 
@@ -234,7 +242,7 @@ def _run_until_done(page: Any, path: Path, seen: dict[str, set[str]] | None = No
             _screenshot(page, Path(_label(path)))
             pytest.fail(f"{path.name}: cells still at [*]: hang — after {RUN_TIMEOUT_S} s, code cells "
                         f"{running} show [*]; status bar: {snap['status'][:60]!r}")
-        time.sleep(0.25)
+        time.sleep(0.5)  # a look twice a second: each one walks every cell of the page
 
 
 @pytest.mark.browser
@@ -259,10 +267,20 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
         time.sleep(0.5)
         for key, value in _snapshot(page)["values"].items():
             seen[key].add(value)
-    _screenshot(page, Path(_label(path)))
     print(f"{path.name}: opened in {opened - started:.1f} s, ran in {ran - opened:.1f} s, "
           f"{len(seen)} widget values watched")
+    try:
+        _check_what_a_learner_sees(page, path, prompts, seen)
+    except AssertionError:
+        _screenshot(page, Path(_label(path)))
+        raise
+    if SCREENSHOT_ALL:
+        _screenshot(page, Path(_label(path)))
+    if _has_page_clients(path):
+        KEPT_OPEN.add(str(path.relative_to(NOTEBOOKS)))  # for the budget test below
 
+
+def _check_what_a_learner_sees(page: Any, path: Path, prompts: list[str], seen: dict[str, set[str]]) -> None:
     problems = page.evaluate(PROBLEMS_JS)
     tracebacks = [t for t in problems["stderr"] if "Traceback" in t or "Error" in t.split("\n", 3)[0]]
     assert not tracebacks, f"{path.name}: error output in the notebook:\n" + "\n---\n".join(
@@ -276,8 +294,6 @@ def test_notebook_runs_in_jupyterlab(page: Any, path: Path) -> None:
     moved = [key for key, values in seen.items() if len(values) > 1]
     assert moved, (f"{path.name}: no live widget changed its value during the run and 1.5 s after "
                    f"it ({len(seen)} widget values watched)")
-    if _has_page_clients(path):
-        KEPT_OPEN.add(str(path.relative_to(NOTEBOOKS)))  # for the budget test below
 
 
 @pytest.mark.browser
