@@ -77,6 +77,8 @@ class Feed:
                 for server in live:
                     server.publish(type_, data, sent_ns)
                 self.published += 1
+                if self.count is not None and self.published >= self.count:
+                    break  # the last one is out: waiting one more gap would be waiting for nothing
                 # A schedule of absolute times: the rate holds even if a publish is slow.
                 if self.arrivals == "poisson":
                     next_at += self._gaps.expovariate(self.rate)
