@@ -121,9 +121,11 @@ def scaling(scaled: Mapping[int, Mapping[str, Any]], metric: str = "requests_per
         ax.set_xlim(counts[0] / 1.4, counts[-1] * 2.6)  # room on the right for the end labels
     ax.margins(y=0.15)
     if ends:
-        fig.canvas.draw()  # the y limits are final now: place the labels in axes fractions
-        to_axes = ax.transAxes.inverted()
-        fractions = [to_axes.transform(ax.transData.transform((counts[-1], v)))[1] for _, v in ends]
+        # Data → axes fractions through the limits alone (get_ylim() applies the autoscale and
+        # the margins): no draw of the whole figure just to read where a value will land.
+        ax.get_ylim()
+        to_axes = ax.transScale + ax.transLimits
+        fractions = [to_axes.transform((counts[-1], v))[1] for _, v in ends]
         placed = _spread_labels(fractions, 0.07)
         label_at = blended_transform_factory(ax.transData, ax.transAxes)
         for (name, value), y in zip(ends, placed, strict=True):
