@@ -163,6 +163,28 @@ def test_whole_cluster_restarts_and_clients_continue(broker):
 
 
 @needs_broker
+def test_a_teardown_without_drain_kills_the_gateways_and_the_stream_stays(broker):
+    from rtlab.lessons.cluster import Cluster
+
+    url = fresh(broker)
+    cluster = Cluster(2, "websocket", broker=url, name="no-drain").start()
+    publisher = cluster.publisher()
+    publish_paced(publisher, 1, 20)
+    assert publisher.flush(10)
+    processes = [g.process for g in cluster.gateways]
+    cluster.stop(drain=False)  # SIGKILL: nobody is left to be told "going away"
+    assert [p.returncode for p in processes] == [-9, -9]
+    again = Cluster(1, "websocket", broker=url, name="no-drain-again").start()
+    try:
+        player = connect("websocket", again.urls, name="no-drain-player")
+        assert lab.wait_until(lambda: player.last_seq >= 20, 15)  # the broker kept the stream
+        exactly_once(player, 20)
+        player.stop()
+    finally:
+        again.stop()
+
+
+@needs_broker
 def test_broker_down_gateways_keep_their_clients_and_catch_up(tmp_path):
     from rtlab.lessons.cluster import Cluster
 

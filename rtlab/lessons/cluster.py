@@ -192,9 +192,13 @@ class Cluster:
             gateway.url, gateway.port = line["url"], line["port"]
         return gateway
 
-    def stop(self, broker: bool = False) -> None:
-        """Stop everything: :meth:`stop_gateways`, the publisher; ``broker=True``: our broker too."""
-        self.stop_gateways()
+    def stop(self, broker: bool = False, drain: bool = True) -> None:
+        """Stop everything: :meth:`stop_gateways`, the publisher; ``broker=True``: our broker too.
+
+        ``drain=False`` kills the gateways (SIGKILL) instead: for a teardown whose clients have
+        already left, where a drain would only spend seconds closing sockets nobody reads.
+        """
+        self.stop_gateways(drain)
         for service in (self._publisher, self._quiz):
             if service is not None:
                 service.stop()
@@ -204,15 +208,16 @@ class Cluster:
         if _clusters.get(self.name) is self:
             del _clusters[self.name]
 
-    def stop_gateways(self) -> None:
-        """Stop the quiz service and every gateway (SIGTERM, in parallel); the broker keeps the stream."""
+    def stop_gateways(self, drain: bool = True) -> None:
+        """Stop the quiz service and every gateway (SIGTERM, in parallel; ``drain=False``: SIGKILL);
+        the broker keeps the stream."""
         if self.quiz is not None and self.quiz.poll() is None:
             self.quiz.terminate()
             self.quiz.wait(10)
         for gateway in self.gateways:
             if gateway.running:
                 assert gateway.process is not None
-                gateway.process.terminate()
+                gateway.process.send_signal(signal.SIGTERM if drain else signal.SIGKILL)
         for gateway in self.gateways:
             if gateway.process is not None:
                 try:
