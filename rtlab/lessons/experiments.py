@@ -224,8 +224,7 @@ def _run(names: list[str], *, clients: int, events: int, rate: float, interval: 
                                 empty_before=empty_before[n], server_trace=servers[n].trace)
         return results
     finally:
-        for client in started:
-            client.stop()
+        Client.stop_many(started)
         for server in servers.values():
             server.stop()
 

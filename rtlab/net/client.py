@@ -268,9 +268,27 @@ class Client:
         lab.unregister_client(self.name, self)
 
     @staticmethod
-    async def _cancel(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async def _cancel(*tasks: asyncio.Task[None]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def stop_many(clients: list[Client]) -> None:
+        """Stop ``clients`` together: one trip to each loop cancels all their tasks at once.
+
+        The same as ``client.stop()`` for each, without a round trip to the (busy) client loop per
+        client: 400 clients stopped one by one cost ~0.6 s on two cores.
+        """
+        tasks: dict[lab.LoopThread, list[asyncio.Task[None]]] = {}
+        for client in clients:
+            task, client._task = client._task, None
+            if task is not None and client._loop_thread is not None and client._loop_thread.alive:
+                tasks.setdefault(client._loop_thread, []).append(task)
+        for loop_thread, group in tasks.items():
+            loop_thread.run(Client._cancel(*group), timeout=10)
+        for client in clients:
+            client.stop()  # what is left: the relay, the registry (the task is gone already)
 
     def wait_for(self, seq: int, timeout: float = 10) -> bool:
         """Block until this client has seen ``seq`` (or ``timeout`` seconds passed)."""
