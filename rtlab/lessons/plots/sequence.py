@@ -97,6 +97,8 @@ def sequence_items(client_marks: Sequence[Mark], server_marks: Sequence[Mark] = 
         server_marks: the server's trace; only marks of ``client`` (its name) and publishes
             are used. Without it, a request is drawn arriving when it was sent (on one machine
             the one-way time is then unknown) and events leaving when they were published.
+            With it, a request the server has not seen yet (on its way when the traces were
+            read) is left out: drawn at once, it would look like a zero-time trip.
         transport: the technique, which decides whether events travel inside responses
             (polling) or as arrows of their own (SSE, WebSocket).
         client: the client's name, to pick its requests out of the server's trace.
@@ -130,6 +132,8 @@ def sequence_items(client_marks: Sequence[Mark], server_marks: Sequence[Mark] = 
         while r_i < len(responses) and responses[r_i].t_ns < request.t_ns:
             r_i += 1
         response = responses[r_i] if r_i < len(responses) else None
+        if arrive is None and response is None and arrives:
+            continue  # still on its way when the traces were read: it has not arrived, at once or at all
         arrive_ns = arrive.t_ns if arrive is not None and (response is None or arrive.t_ns <= response.t_ns) \
             else request.t_ns
         answer = next((a for a in answers if arrive_ns <= a.t_ns and (response is None
