@@ -190,9 +190,7 @@ def _run(names: list[str], *, clients: int, events: int, rate: float, interval: 
                for n in names}
     started: list[Client] = []
     try:
-        # Staggered pollers last: the others' connection set-up (round trips, on a slow path)
-        # goes on while the pollers wait for their start moments, instead of after them.
-        for n in sorted(names, key=lambda n: n == "short-polling" and clients > 1):
+        for n in names:
             opts = {"trace": trace, **_client_options(n, interval, client_options.get(n, {}))}
             if n == "short-polling" and clients > 1:
                 started += _staggered_pollers(servers[n].url, clients, opts, seed)
