@@ -31,8 +31,9 @@ from .feed import Feed
 from .i18n import t
 from .plots.base import display_name
 
-__all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "near_one_way", "ordering", "ordering_markdown",
-           "profile_markdown", "rate_sweep", "reconnect", "saturate", "table_rounds", "upstream"]
+__all__ = ["ORDER", "Ordering", "SSEWithPost", "first_event", "near_path_delay", "ordering",
+           "ordering_markdown", "profile_markdown", "rate_sweep", "reconnect", "saturate", "table_rounds",
+           "upstream"]
 
 # The article's real-time column, slowest first: 短轮询 低 < 长轮询 中 < SSE 高 < WebSocket 极高.
 ORDER = [("short-polling", "低"), ("long-polling", "中"), ("sse", "高"), ("websocket", "极高")]
@@ -56,17 +57,18 @@ def _path(network: str | NetworkPath) -> NetworkPath:
     return path
 
 
-def near_one_way(ms: float, one_way_ms: float) -> bool:
-    """``ms`` is the path's one-way delay, as a pushed event's latency should be: no less (3 %
-    below, for timer granularity) and at most 25 % more. What is above the delay is this
-    machine's own work (the relay's loop, the server's write, the client's parse): 2-5 ms on a
+def near_path_delay(ms: float, path_ms: float) -> bool:
+    """``ms`` is the delay the path imposes (``path_ms``: a one-way delay, or one or two round
+    trips), as a latency over an emulated path should be: no less (3 % below, for timer
+    granularity) and at most 25 % more. What is above it is this machine's own work (the relay's
+    loop, the server's write, the client's parse, threads taking turns at the GIL): 2-5 ms on a
     quiet 2-core machine, up to 15 ms (+18 %) with JupyterLab and a second test worker busy.
 
     Args:
-        ms: a measured latency (a median), in ms.
-        one_way_ms: the path's one-way delay (half its RTT), in ms.
+        ms: a measured latency (a median, or one request's time), in ms.
+        path_ms: what the path alone imposes on it, in ms.
     """
-    return 0.97 * one_way_ms <= ms <= 1.25 * one_way_ms
+    return 0.97 * path_ms <= ms <= 1.25 * path_ms
 
 
 def rate_sweep(network: str | NetworkPath, rates: list[float], *, seconds: float = 1.0,
