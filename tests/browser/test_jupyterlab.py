@@ -74,7 +74,9 @@ _ALL = (sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 MEASURING_FIRST = ("06_", "07_")
 PATHS = sorted(_ALL, key=lambda p: (_has_page_clients(p), not p.name.startswith(MEASURING_FIRST)))
 RUN_TIMEOUT_S = 150  # a hang detector, not a speed target: 06 runs ~60-70 s on a busy 2-core box
-WATCH_AFTER_S = 20  # every page client live at once: long enough for the budget to rotate its slots
+# Every page client live at once, watched long enough for each to have had a slot: page.js makes
+# the oldest holder yield after SHARE_AFTER_MS = 2 s, so six clients in pairs take turns in ~6 s.
+WATCH_AFTER_S = 10
 
 # One look at the notebook: the prompts of its code cells, the kernel status, and the value
 # of every widget leaf (text, image source, progress bar style) keyed by cell and position.
