@@ -80,7 +80,7 @@ def websocket_server(start_server: Callable[..., Server]) -> Server:
 
 
 
-# --- how the suite is spread over CI's two cores (pytest-xdist, ``-n 3`` in pyproject.toml) ---------
+# --- how the suite is spread over CI's two cores (pytest-xdist, ``-n 2`` in pyproject.toml) ---------
 # The longest pieces of work, in the order they are handed out: longest first, so that the
 # workers finish together (the short tests fill the gaps at the end). Seconds on 2 busy cores.
 LONGEST_FIRST = [

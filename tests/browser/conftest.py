@@ -21,7 +21,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -184,56 +183,6 @@ def _stop(lab: Lab) -> None:
                 lab.process.wait(5)
 
 
-class ChromiumAtLowPriority:
-    """Keeps every thread of this test process's Chromium at nice 10, while it runs.
-
-    On CI's two cores the browser competes for CPU with the kernels whose claims time events (a
-    poll over an emulated 4g path took 418 ms for 170 ms while pages rendered). Worse, run as
-    root Chromium *raises* its own display threads to nice -8 (browser and GPU processes), above
-    every kernel. Here the browser is the spectator: it gets the CPU the measurements leave, and
-    paints a little later. Chromium sets a thread's priority when it starts it (an absolute
-    value, per thread), so a look every half second lowers what was raised since.
-    """
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lower-chromium-priority", daemon=True)
-
-    def __enter__(self) -> ChromiumAtLowPriority:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        import psutil
-
-        me = psutil.Process(os.getpid())
-        while not self._stop.wait(0.5):
-            try:
-                processes = [p for p in me.children(recursive=True) if "chrom" in p.name()]
-            except psutil.Error:
-                continue
-            for process in processes:
-                for tid in (t.id for t in _threads(process)):
-                    try:
-                        if os.getpriority(os.PRIO_PROCESS, tid) < 10:
-                            os.setpriority(os.PRIO_PROCESS, tid, 10)  # Linux: one thread
-                    except OSError:  # it ended meanwhile
-                        pass
-
-
-def _threads(process: Any) -> list[Any]:
-    import psutil
-
-    try:
-        return process.threads()
-    except psutil.Error:
-        return []
-
-
 # Module scope, not session: while Playwright's sync API is running it holds an event loop on
 # the main thread, and every later ``asyncio.run()`` in the same process fails ("cannot be
 # called from a running event loop"). Under pytest-xdist a worker runs other tests after a
@@ -246,8 +195,7 @@ def browser(browser_tools: None) -> Iterator[Any]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            with ChromiumAtLowPriority():
-                yield chromium
+            yield chromium
         finally:
             chromium.close()
 
