@@ -178,3 +178,17 @@ def test_advise_applies_each_of_the_four_rules() -> None:
     assert picks == {"websocket", "short-polling", "long-polling", "sse"}
     assert "中等实时性" in article.advise(realtime="medium").rule
     assert article.advise(realtime="medium").lab_note  # the lab's objection is said
+
+
+def test_a_claims_log_records_each_claim_with_its_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from rtlab.lessons.exercises.claims import ClaimFailed, claim
+
+    log = tmp_path / "claims.log"
+    monkeypatch.setenv("RTLAB_CLAIMS_LOG", str(log))
+    claim("one is small", True, "1 < 2")
+    with pytest.raises(ClaimFailed):
+        claim("two is small", False, "2 < 1")
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["✓ one is small (1 < 2)", "✗ two is small (2 < 1)"]
+    assert capsys.readouterr().out == "✓ one is small (1 < 2)\n"  # what the learner sees is unchanged
