@@ -7,6 +7,7 @@ so rtlab's parser is not the only judge of rtlab's server.
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -320,6 +321,26 @@ def test_client_reconnects_with_last_event_id_after_server_restart(start_server,
     publish_and_wait(second, 5)
     wait_seq(client, 5)
     assert client.recorder.seqs == [1, 2, 3, 1, 2, 3, 4, 5]
+
+
+def test_client_waits_the_servers_retry_on_its_first_reconnect(start_server, start_client):
+    # The retry: field arrives on the first connection; the wait after that connection
+    # breaks must be the server's 150 ms, not the client's 1,000 ms default it started with
+    # (found by notebook 04's claims log: every first reconnect waited 1 s).
+    assert sse.DEFAULT_RETRY_MS >= 1000
+    server = start_server(RecordingSSEServer, retry_ms=150, keepalive=0.1)
+    client = start_client(sse.Client, server.url)
+    publish_and_wait(server, 2)
+    wait_seq(client, 2)
+    assert client.retry_ms == 150
+    cut_ns = time.monotonic_ns()
+    assert server.drop_connections() == 1
+    wait_until(lambda: len(server.last_event_ids) == 2, what="the client to reconnect")
+    publish_and_wait(server, 1)  # event 3
+    wait_seq(client, 3)
+    back_ms = (client.recorder.recv_ns[-1] - cut_ns) / 1e6
+    assert 140 <= back_ms < 700, f"reconnected {back_ms:.0f} ms after the cut, retry: 150"
+    assert client.recorder.reconnects == 1 and client.recorder.seqs == [1, 2, 3]
 
 
 def test_client_stops_for_good_on_a_non_stream_response(start_server, start_client):

@@ -53,13 +53,13 @@ class ChatAnswer:
         return "".join(self.tokens)
 
 
-async def _read(response: aiohttp.ClientResponse, answer: ChatAnswer, started: float,
-                drop_after: int | None, on_token: Callable[[int, str], None] | None) -> int | None:
-    """Read one stream into ``answer``; return the server's ``retry:`` (ms), if it sent one.
+async def _read(response: aiohttp.ClientResponse, parser: SSEParser, answer: ChatAnswer,
+                started: float, drop_after: int | None,
+                on_token: Callable[[int, str], None] | None) -> None:
+    """Read one stream into ``answer`` with this connection's ``parser``.
 
     ``drop_after``: hang up after that many tokens in total (the first stream only).
     """
-    parser = SSEParser()
     async for chunk in response.content.iter_any():
         for message in parser.feed(chunk):
             answer_id, n = parse_event_id(message.id)
@@ -67,7 +67,7 @@ async def _read(response: aiohttp.ClientResponse, answer: ChatAnswer, started: f
             if message.event == "done":
                 answer.done = True
                 answer.total_ms = (time.perf_counter() - started) * 1000
-                return parser.retry_ms
+                return
             if message.event != "token":
                 continue
             if n != len(answer.tokens):  # not the next one: a repeat (or a gap, which SSE ids prevent)
@@ -81,8 +81,7 @@ async def _read(response: aiohttp.ClientResponse, answer: ChatAnswer, started: f
                 on_token(n, text)
             if drop_after is not None and len(answer.tokens) >= drop_after:
                 response.close()  # hang up mid-answer, as a dropped connection would
-                return parser.retry_ms
-    return parser.retry_ms
+                return
 
 
 async def ask_async(url: str, prompt: str, *, drop_after: int | None = None,
@@ -113,6 +112,7 @@ async def ask_async(url: str, prompt: str, *, drop_after: int | None = None,
                 answer.resumed_at.append(len(answer.tokens))
                 request = session.get(url, headers={**ACCEPT, "Last-Event-ID": last})
             answer.connections += 1
+            parser = SSEParser()
             try:
                 async with request as response:
                     if response.status == 204:
@@ -122,12 +122,16 @@ async def ask_async(url: str, prompt: str, *, drop_after: int | None = None,
                         raise ChatError(f"{response.method} {url}: HTTP {response.status} "
                                         f"{(await response.text()).strip()}")
                     answer.id = answer.id or response.headers.get("X-Answer-Id", "")
-                    retry_ms = await _read(response, answer, started,
-                                           drop_after if answer.connections == 1 else None, on_token)
-                    retry_s = (retry_ms if retry_ms is not None else 1000) / 1000
+                    await _read(response, parser, answer, started,
+                                drop_after if answer.connections == 1 else None, on_token)
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
                     aiohttp.ClientConnectionError):
                 pass  # cut mid-answer: resume from the last token received
+            finally:
+                # The server's latest retry:, kept until it sends another (as EventSource keeps
+                # its reconnection time), whether the stream ended or was cut.
+                if parser.retry_ms is not None:
+                    retry_s = parser.retry_ms / 1000
             if not answer.id:
                 raise ChatError(f"POST {url}: the stream was cut before it named its answer")
     return answer

@@ -237,7 +237,6 @@ class SSEClient(BaseClient):
         async with aiohttp.ClientSession(trace_configs=[self.connection_counter()],
                                          timeout=timeout) as session:
             while True:
-                delay = self.retry_ms / 1000
                 busy: _Busy | None = None
                 try:
                     if not await self._stream_once(session):
@@ -247,9 +246,11 @@ class SSEClient(BaseClient):
                     busy = exc
                 except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                     self.recorder.error(f"stream lost: {exc!r}")
-                # Like a browser's EventSource: wait the server's retry: — unless this client
-                # was given a policy of its own (a storm of clients should jitter), or the
-                # server said it is full (then back off, and at least its Retry-After).
+                # Like a browser's EventSource: wait the server's retry: — the latest one, read
+                # by the stream that just ended — unless this client was given a policy of its
+                # own (a storm of clients should jitter), or the server said it is full (then
+                # back off, and at least its Retry-After).
+                delay = self.retry_ms / 1000
                 if busy is not None:
                     delay = max(busy.retry_after, self.backoff(self.attempt))
                 elif self.retry_policy_given:
