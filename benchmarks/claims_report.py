@@ -10,6 +10,10 @@ Usage::
 
     python benchmarks/claims_report.py                      # all notebooks, ~2 minutes
     python benchmarks/claims_report.py notebooks/05_showdown.ipynb
+
+For the same lines under load, over a whole test run (both xdist workers, the browser's
+kernels), set ``RTLAB_CLAIMS_LOG=/tmp/claims.log`` before ``pytest``: every ``claim()`` in every
+kernel appends its line there (``rtlab/lessons/exercises/claims.py``).
 """
 
 from __future__ import annotations
