@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -126,10 +125,8 @@ def test_kernel_client_resumes_after_hanging_up(start_server: Callable[..., Any]
 def test_kernel_client_resumes_after_the_server_cuts_the_stream(start_server: Callable[..., Any]) -> None:
     chat = start_server(ChatServer, first_token=0.01, per_token=0.02, retry_ms=50)
     cuts: list[int] = []
-    arrived: dict[int, float] = {}
 
     def cut_once(n: int, text: str) -> None:
-        arrived[n] = time.monotonic()
         if n == 10 and not cuts:  # from the client loop: cut() runs on the server's own loop
             cuts.append(chat.cut())
 
@@ -139,8 +136,7 @@ def test_kernel_client_resumes_after_the_server_cuts_the_stream(start_server: Ca
     assert answer.connections >= 2 and answer.resumed_at[0] >= 11
     # It waited the server's retry: (50 ms), read from the stream that was cut — not the
     # 1 s it would wait had it heard none.
-    away_s = arrived[answer.resumed_at[0]] - arrived[answer.resumed_at[0] - 1]
-    assert away_s < 0.6, f"resumed {away_s * 1000:.0f} ms after the last token before the cut"
+    assert answer.waited_ms[0] == 50
 
 
 def test_kernel_client_reports_a_refused_prompt(chat: ChatServer) -> None:

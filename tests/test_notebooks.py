@@ -63,22 +63,22 @@ def _link(fd):
         return os.readlink(f'/proc/self/fd/{fd}')
     except OSError:
         return ''  # closed between listdir and readlink
-def _fds():
+def _sockets():
     if not os.path.isdir('/proc/self/fd'):
         return -1
     return sum(_link(fd).startswith('socket:') for fd in os.listdir('/proc/self/fd'))
 # Settle: connections closing right now (a replaced server's clients, a long poll's hold ending)
 # are gone within a second or two; a leak stays. Sample until the count stops falling (<= 5 s).
-previous, deadline = _fds(), time.monotonic() + 5
+previous, deadline = _sockets(), time.monotonic() + 5
 while time.monotonic() < deadline:
     time.sleep(0.3)
-    now = _fds()
+    now = _sockets()
     if now >= previous:
         break
     previous = now
 async def _tasks(): return len(asyncio.all_tasks())
 loop = rtlab.lab._client_loop
-print(min(previous, _fds()), loop.run(_tasks()) - 1 if loop is not None and loop.alive else 0)
+print(min(previous, _sockets()), loop.run(_tasks()) - 1 if loop is not None and loop.alive else 0)
 """
 
 

@@ -44,6 +44,7 @@ class ChatAnswer:
     done: bool = False
     connections: int = 0  # 1 = the POST alone; each resume adds one
     resumed_at: list[int] = field(default_factory=list)  # the token each resume started from
+    waited_ms: list[float] = field(default_factory=list)  # the retry: waited before each resume
     repeats: int = 0  # tokens that arrived twice (dropped, not shown twice)
     first_token_ms: float | None = None  # from sending the POST to the first token
     total_ms: float | None = None  # from sending the POST to done
@@ -107,6 +108,7 @@ async def ask_async(url: str, prompt: str, *, drop_after: int | None = None,
             if answer.connections == 0:
                 request = session.post(url, json={"prompt": prompt}, headers=ACCEPT)
             else:
+                answer.waited_ms.append(retry_s * 1000)
                 await asyncio.sleep(retry_s)
                 last = f"{answer.id}-{len(answer.tokens) - 1}"
                 answer.resumed_at.append(len(answer.tokens))
